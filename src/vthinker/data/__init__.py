@@ -1,0 +1,1 @@
+"""Data: the sample schema, video decoding, prompts, collate, DataModules, toy data."""

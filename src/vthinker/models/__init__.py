@@ -1,0 +1,1 @@
+"""Policy loading (HF Auto classes, LoRA/QLoRA) and the tiny test model."""
