@@ -39,8 +39,15 @@ _TAGS = ("time", "caption", "think", "answer")
 _ELEMENT = re.compile(r"<(time|caption|think|answer)>(.*?)</\1>", re.DOTALL | re.IGNORECASE)
 _TIME = re.compile(r"<time>(.*?)</time>", re.DOTALL | re.IGNORECASE)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+# One (time, caption, think) block. Each tag's content may not contain that tag again, so a
+# match cannot stretch across a closing tag to reach a later, unrelated tag (which would make
+# ``<time/> junk <caption/> <think/>`` count as a block whenever a later block also
+# exists) and the search stays linear instead of backtracking cubically.
 _BLOCK = re.compile(
-    r"<time>.*?</time>\s*<caption>.*?</caption>\s*<think>.*?</think>", re.DOTALL | re.IGNORECASE
+    r"<time>(?:(?!</?time>).)*?</time>\s*"
+    r"<caption>(?:(?!</?caption>).)*?</caption>\s*"
+    r"<think>(?:(?!</?think>).)*?</think>",
+    re.DOTALL | re.IGNORECASE,
 )
 _UNIT = r"(?:s|sec|secs|second|seconds)"
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,3}):(\d{1,2}(?:\.\d+)?)$")
@@ -103,6 +110,8 @@ def parse_timestamp(text: str) -> float:
     Raises:
         ValueError: if ``text`` is not a time point.
     """
+    if not isinstance(text, str):
+        raise ValueError(f"not a time point: {text!r}")
     t = text.strip().strip("[]()")
     t = t.strip()
     m = _CLOCK.match(t)
@@ -111,11 +120,18 @@ def parse_timestamp(text: str) -> float:
         minutes, seconds = int(m.group(2)), float(m.group(3))
         if seconds >= 60 or (m.group(1) is not None and minutes >= 60):
             raise ValueError(f"not a time point: {text!r} (field out of range)")
-        return hours * 3600 + minutes * 60 + seconds
-    m = _SECONDS.match(t)
-    if m:
-        return float(m.group(1))
-    raise ValueError(f"not a time point: {text!r}")
+        try:
+            value = hours * 3600 + minutes * 60 + seconds
+        except OverflowError:  # an absurd hour count: too large for a float
+            value = math.inf
+    else:
+        m = _SECONDS.match(t)
+        if not m:
+            raise ValueError(f"not a time point: {text!r}")
+        value = float(m.group(1))
+    if not math.isfinite(value):
+        raise ValueError(f"not a time point: {text!r} (not a finite number of seconds)")
+    return value
 
 
 def parse_time_span(text: str) -> tuple[float, float]:
@@ -149,6 +165,8 @@ def format_timestamp(seconds: float) -> str:
 def render_span(start: float, end: float) -> str:
     """Write a span as ``MM:SS-MM:SS``: the start rounds down, the end up, so the
     written window always contains the true one."""
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise ValueError(f"cannot render span ({start}, {end})")
     if end < start:
         raise ValueError(f"span ends before it starts: ({start}, {end})")
     return f"{format_timestamp(math.floor(start))}-{format_timestamp(math.ceil(end))}"

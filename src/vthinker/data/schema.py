@@ -112,7 +112,7 @@ class VideoSample:
 
         A trace that already ends with its own ``<answer>`` is used as it is.
         """
-        if not self.trace:
+        if not self.trace or not self.trace.strip():
             return self.answer_tag
         if _ANSWER_TAG.search(self.trace):
             return self.trace.strip()
@@ -136,6 +136,7 @@ class VideoSample:
         for key in ("id", "video", "question", "answer"):
             if not isinstance(record[key], str):
                 raise SampleError(f"field {key!r} must be a string, got {record[key]!r}")
+        _check_types(record)
         try:
             return cls(**record)
         except TypeError as err:
@@ -166,16 +167,28 @@ class VideoSample:
                 process, solution``; ``problem_id`` is used as id when present).
             id: Id to use when the record has no ``problem_id``.
         """
+        if not isinstance(record, dict):
+            raise SampleError(f"expected a JSON object, got {type(record).__name__}")
         missing = [k for k in ("problem", "path", "solution") if k not in record]
         if missing:
             raise SampleError(f"missing field(s) {', '.join(missing)}")
-        sid = record.get("problem_id", id)
+        for key in ("problem", "path"):
+            if not isinstance(record[key], str):
+                raise SampleError(f"field {key!r} must be a string, got {record[key]!r}")
+        raw_options = record.get("options") or []
+        if not isinstance(raw_options, list) or not all(isinstance(o, str) for o in raw_options):
+            raise SampleError(f"field 'options' must be a list of strings, got {raw_options!r}")
+        if len(raw_options) > len(LETTERS):
+            raise SampleError(f"{len(raw_options)} options: at most {len(LETTERS)} are supported")
+        sid = record.get("problem_id")
+        if sid is None:
+            sid = id
         if sid is None:
             raise SampleError("record has no 'problem_id' and no id was given")
         m = _ANSWER_TAG.search(str(record["solution"]))
         answer = (m.group(1) if m else str(record["solution"])).strip()
         options = []
-        for i, opt in enumerate(record.get("options") or []):
+        for i, opt in enumerate(raw_options):
             p = _OPTION_PREFIX.match(opt)
             if p and p.group(1) == LETTERS[i]:
                 opt = opt[p.end() :]
@@ -191,6 +204,37 @@ class VideoSample:
             trace=process,
             source=record.get("data_source", ""),
         )
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "problem_type": (str,),
+    "options": (list,),
+    "evidence": (list,),
+    "trace": (str, type(None)),
+    "source": (str,),
+    "split": (str,),
+    "video_start": (int, float, type(None)),
+    "video_end": (int, float, type(None)),
+    "meta": (dict,),
+}
+
+
+def _check_types(record: dict[str, Any]) -> None:
+    """Raise `SampleError` for an optional `VideoSample` field of the wrong JSON type."""
+    for key, types in _FIELD_TYPES.items():
+        if key in record:
+            value = record[key]
+            if isinstance(value, bool) or not isinstance(value, types):
+                raise SampleError(f"field {key!r} has the wrong type: {value!r}")
+    if not all(isinstance(o, str) for o in record.get("options", [])):
+        raise SampleError(f"field 'options' must be a list of strings, got {record['options']!r}")
+    for e in record.get("evidence", []):
+        if not isinstance(e, dict):
+            raise SampleError(f"field 'evidence' must be a list of objects, got {e!r}")
+        for key in ("start", "end"):
+            v = e.get(key)
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise SampleError(f"evidence {key!r} must be a number of seconds, got {e!r}")
 
 
 # --- JSONL ---------------------------------------------------------------------------------

@@ -1,0 +1,69 @@
+"""The ``vthinker`` command.
+
+``vthinker fit|validate|test|predict --config configs/….yaml`` is a LightningCLI:
+the model and data are chosen by ``class_path`` in YAML and every argument is
+checked before anything runs. Two helper commands prepare offline assets:
+
+- ``vthinker make-tiny [OUT]``: build the tiny random Qwen2.5-VL used by tests and
+  the demo (default ``outputs/tiny-qwen2.5-vl``);
+- ``vthinker make-toy-data [--out data/toy]``: write the synthetic toy dataset.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import lightning as L
+from lightning.pytorch.cli import LightningCLI
+
+__all__ = ["VThinkerCLI", "main"]
+
+
+class VThinkerCLI(LightningCLI):
+    """LightningCLI in subclass mode for both model and data."""
+
+
+def _make_tiny(argv: list[str]) -> None:
+    from vthinker.models.tiny import main as tiny_main
+
+    tiny_main(argv)
+
+
+def _make_toy(argv: list[str]) -> None:
+    from vthinker.data.toy import main as toy_main
+
+    toy_main(argv)
+
+
+TOOLS: dict[str, Callable[[list[str]], None]] = {
+    "make-tiny": _make_tiny,
+    "make-toy-data": _make_toy,
+}
+
+
+def cli(args: list[str] | None = None, run: bool = True) -> VThinkerCLI:
+    """Build the LightningCLI (``run=False`` only parses and instantiates)."""
+    return VThinkerCLI(
+        L.LightningModule,
+        L.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        save_config_kwargs={"overwrite": True},
+        args=args,
+        run=run,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in TOOLS:
+        TOOLS[args[0]](args[1:])
+        return
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__)
+    cli(argv)  # None: LightningCLI reads sys.argv itself
+
+
+if __name__ == "__main__":
+    main()

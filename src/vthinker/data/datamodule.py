@@ -1,0 +1,172 @@
+"""A generic JSONL video-QA DataModule.
+
+Reads `VideoSample` JSONL (ours or Video-R1-style records) for each stage, decodes
+frames in DataLoader workers and collates with the policy's own processor. The
+processor is late-bound: the LightningModule owns it (it is part of the model
+checkpoint), and `setup` takes it from ``trainer.lightning_module.processor``
+unless `connect` was called.
+
+Bad annotation records are reported (file, line, reason) and skipped, or stop the
+run with ``strict: true``. Bad videos are skipped at load time and reported by the
+module at the end of each epoch (see `vthinker.training.base`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_warn
+from torch.utils.data import DataLoader
+
+from vthinker.data.collate import FrameSampling, VideoQACollator, VideoQADataset
+from vthinker.data.prompts import PromptTemplate
+from vthinker.data.schema import ReadReport, VideoSample, read_jsonl
+
+log = logging.getLogger(__name__)
+
+__all__ = ["VideoQADataModule"]
+
+
+class VideoQADataModule(L.LightningDataModule):
+    """Video question answering from JSONL files.
+
+    Args:
+        train_file: Training JSONL (fit).
+        val_file: Validation JSONL (fit/validate).
+        test_file: Test JSONL (test).
+        predict_file: JSONL to generate answers for (predict).
+        video_root: Folder relative video paths are resolved against; default: the
+            folder of each JSONL file.
+        fmt: ``auto``, ``vthinker`` or ``video_r1`` record format.
+        frames: Frame sampling (the paper: at most 16 frames at 2 fps).
+        prompt: Prompt template.
+        max_pixels: Pixels per frame upper bound (paper: 128*28*28).
+        min_pixels: Pixels per frame lower bound.
+        max_length: Samples longer than this many tokens are skipped and reported.
+        batch_size: Samples per step and device.
+        num_workers: DataLoader worker processes (decoding runs there).
+        strict: Stop at the first bad annotation record instead of skipping it.
+        limit: Use only the first ``limit`` samples of each file (quick runs).
+    """
+
+    def __init__(
+        self,
+        train_file: str | None = None,
+        val_file: str | None = None,
+        test_file: str | None = None,
+        predict_file: str | None = None,
+        video_root: str | None = None,
+        fmt: str = "auto",
+        frames: FrameSampling | None = None,
+        prompt: PromptTemplate | None = None,
+        max_pixels: int = 128 * 28 * 28,
+        min_pixels: int = 16 * 28 * 28,
+        max_length: int = 4096,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        strict: bool = False,
+        limit: int | None = None,
+    ) -> None:
+        super().__init__()
+        if fmt not in ("auto", "vthinker", "video_r1"):
+            raise ValueError(f"fmt must be auto, vthinker or video_r1, got {fmt!r}")
+        self.files = {"fit": train_file, "val": val_file, "test": test_file, "predict": predict_file}
+        self.video_root = video_root
+        self.fmt = fmt
+        self.frames = frames or FrameSampling()
+        self.prompt = prompt or PromptTemplate()
+        self.max_pixels = max_pixels
+        self.min_pixels = min_pixels
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.strict = strict
+        self.limit = limit
+        self.processor: Any = None
+        self.datasets: dict[str, VideoQADataset] = {}
+        self.reports: dict[str, ReadReport] = {}
+
+    def connect(self, processor: Any) -> None:
+        """Give the DataModule the policy's processor (done by `setup` when under a Trainer)."""
+        self.processor = processor
+
+    def _load(self, key: str) -> VideoQADataset | None:
+        path = self.files[key]
+        if path is None:
+            return None
+        report = ReadReport(str(path))
+        samples: list[VideoSample] = read_jsonl(
+            path, fmt=self.fmt, strict=self.strict, report=report
+        )
+        if self.limit is not None:
+            samples = samples[: self.limit]
+        if report.skipped:
+            rank_zero_warn(report.summary())
+        if not samples:
+            raise ValueError(f"{path}: no usable samples ({report.summary()})")
+        self.reports[key] = report
+        root = self.video_root if self.video_root is not None else Path(path).parent
+        return VideoQADataset(samples, video_root=root, frames=self.frames)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.processor is None and self.trainer is not None:
+            self.processor = getattr(self.trainer.lightning_module, "processor", None)
+        if self.processor is None:
+            raise RuntimeError(
+                "VideoQADataModule has no processor: call connect(processor) or use it with a "
+                "LightningModule that has a `processor` attribute"
+            )
+        wanted = {
+            "fit": ["fit", "val"],
+            "validate": ["val"],
+            "test": ["test"],
+            "predict": ["predict"],
+            None: ["fit", "val", "test", "predict"],
+        }[stage]
+        for key in wanted:
+            if key not in self.datasets and (ds := self._load(key)) is not None:
+                self.datasets[key] = ds
+        if stage == "fit" and "fit" not in self.datasets:
+            raise ValueError("fit needs data.train_file")
+
+    def collator(self, mode: str) -> VideoQACollator:
+        return VideoQACollator(
+            self.processor,
+            prompt=self.prompt,
+            mode=mode,  # type: ignore[arg-type]
+            max_pixels=self.max_pixels,
+            min_pixels=self.min_pixels,
+            max_length=self.max_length,
+        )
+
+    def _loader(self, key: str, mode: str, shuffle: bool) -> DataLoader:
+        if key not in self.datasets:
+            raise ValueError(f"no dataset for {key!r}: set data.{key}_file" if key != "fit" else
+                             "no training data: set data.train_file")
+        return DataLoader(
+            self.datasets[key],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=self.collator(mode),
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("fit", "train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if "val" not in self.datasets:
+            return []
+        return self._loader("val", "train", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", "generate", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("predict", "generate", shuffle=False)

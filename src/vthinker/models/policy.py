@@ -1,0 +1,243 @@
+"""Load the policy: any Hugging Face video LLM by hub id or local path.
+
+One code path for the 7B model and the tiny test model: `AutoProcessor` and
+`AutoModelForImageTextToText`. Options cover what the recipes need: dtype,
+attention implementation, gradient checkpointing, LoRA on the language model
+(vision tower frozen by default) and QLoRA (bitsandbytes nf4 with double quant).
+
+A folder holding a peft adapter (``adapter_config.json``) is loaded as its base
+model plus that adapter, so a LoRA SFT run's export is a valid GRPO start point.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LoraSettings", "PolicyConfig", "load_policy", "load_processor", "vision_tower"]
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_VISION_NAMES = ("visual", "vision_tower", "vision_model")
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapter settings (peft).
+
+    Attributes:
+        r: Rank.
+        alpha: Scaling numerator (scale = alpha / r).
+        dropout: Dropout on the adapter input.
+        target_modules: Names of the linear layers to adapt.
+        include_vision: Also adapt the vision tower (off: the vision tower stays frozen).
+    """
+
+    r: int = 64
+    alpha: int = 128
+    dropout: float = 0.05
+    target_modules: list[str] = field(
+        default_factory=lambda: [
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "gate_proj",
+            "up_proj",
+            "down_proj",
+        ]
+    )
+    include_vision: bool = False
+
+    def __post_init__(self) -> None:
+        if self.r <= 0:
+            raise ValueError(f"LoRA rank must be positive, got r={self.r}")
+        if not self.target_modules:
+            raise ValueError("LoRA target_modules is empty")
+
+
+@dataclass
+class PolicyConfig:
+    """Which model to train and how to load it.
+
+    Attributes:
+        name_or_path: Hub id (``Qwen/Qwen2.5-VL-7B-Instruct``) or local folder.
+        dtype: Weight dtype (``float32`` for CPU tests, ``bfloat16`` on GPUs).
+        attn_implementation: ``sdpa``, ``eager``, or ``flash_attention_2`` (needs the
+            ``flash`` extra).
+        gradient_checkpointing: Recompute activations in backward to save memory.
+        lora: LoRA settings; None trains all (non-vision) weights.
+        quantization: ``nf4`` loads the base in 4 bits (QLoRA; needs ``lora``).
+        freeze_vision: Keep the vision tower frozen.
+        trust_remote_code: Passed to ``from_pretrained``.
+    """
+
+    name_or_path: str
+    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    gradient_checkpointing: bool = False
+    lora: LoraSettings | None = None
+    quantization: Literal["nf4"] | None = None
+    freeze_vision: bool = True
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lora, dict):
+            self.lora = LoraSettings(**self.lora)
+        if self.quantization is not None and self.lora is None:
+            raise ValueError(
+                "quantization='nf4' (QLoRA) trains adapters on a frozen 4-bit base: set `lora` too"
+            )
+        if self.attn_implementation == "flash_attention_2" and not _has_flash_attn():
+            raise ValueError(
+                "attn_implementation='flash_attention_2' but flash-attn is not installed; "
+                "install the extra (pip install -e '.[flash]') or use 'sdpa'"
+            )
+
+
+def _has_flash_attn() -> bool:
+    return importlib.util.find_spec("flash_attn") is not None
+
+
+def _adapter_base(path: str) -> str | None:
+    cfg = Path(path) / "adapter_config.json"
+    if not cfg.is_file():
+        return None
+    return json.loads(cfg.read_text())["base_model_name_or_path"]
+
+
+def load_processor(name_or_path: str, trust_remote_code: bool = False) -> Any:
+    """The model's own processor (tokenizer + image/video processors + chat template)."""
+    from transformers import AutoProcessor
+
+    try:
+        return AutoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    except OSError as err:
+        raise OSError(
+            f"cannot load a processor from {name_or_path!r}: not a local folder with processor "
+            "files and not reachable on the hub (this machine may be offline). Build the tiny "
+            "model with `vthinker make-tiny` or point `name_or_path` at a downloaded checkpoint."
+        ) from err
+
+
+def vision_tower(model: nn.Module) -> nn.Module | None:
+    """The vision encoder of a video LLM, found by its conventional attribute name."""
+    for holder in (model, getattr(model, "model", None)):
+        for name in _VISION_NAMES:
+            sub = getattr(holder, name, None) if holder is not None else None
+            if isinstance(sub, nn.Module):
+                return sub
+    return None
+
+
+def _lora_target_regex(model: nn.Module, lora: LoraSettings) -> str:
+    """A peft ``target_modules`` regex: the named linears, outside the vision tower."""
+    names = "|".join(lora.target_modules)
+    if lora.include_vision:
+        return rf".*\.({names})$"
+    vt = vision_tower(model)
+    prefixes = [n for n, m in model.named_modules() if m is vt] if vt is not None else []
+    if not prefixes:
+        return rf".*\.({names})$"
+    # Negative lookahead: exclude every module under the vision tower's path.
+    return rf"^(?!{prefixes[0]}\.).*\.({names})$"
+
+
+def load_policy(
+    cfg: PolicyConfig, *, device_map: Any | None = None
+) -> nn.Module:
+    """Load the model described by ``cfg``: base (+ adapter), LoRA, quantization, freezing.
+
+    Args:
+        cfg: The policy settings.
+        device_map: Passed to ``from_pretrained`` (needed for 4-bit loading on a GPU,
+            e.g. ``{"": "cuda:0"}``).
+
+    Returns:
+        The model, in train mode, with ``requires_grad`` set on exactly the weights to train.
+    """
+    from transformers import AutoModelForImageTextToText, BitsAndBytesConfig
+
+    adapter_base = _adapter_base(cfg.name_or_path)
+    base_path = adapter_base or cfg.name_or_path
+    dtype = _DTYPES[cfg.dtype]
+    kwargs: dict[str, Any] = {
+        "dtype": dtype,
+        "attn_implementation": cfg.attn_implementation,
+        "trust_remote_code": cfg.trust_remote_code,
+    }
+    if cfg.quantization == "nf4":
+        # Only the language model is quantized; the vision tower and lm_head stay in `dtype`.
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype,
+            llm_int8_skip_modules=[*_VISION_NAMES, "lm_head"],
+        )
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(base_path, **kwargs)
+    except OSError as err:
+        raise OSError(
+            f"cannot load model {base_path!r}: not a local folder with weights and not reachable "
+            "on the hub (this machine may be offline)"
+        ) from err
+    model.config.use_cache = False
+
+    for p in model.parameters():
+        p.requires_grad_(cfg.lora is None and adapter_base is None)
+    if cfg.freeze_vision and (vt := vision_tower(model)) is not None:
+        for p in vt.parameters():
+            p.requires_grad_(False)
+
+    if adapter_base is not None or cfg.lora is not None:
+        from peft import LoraConfig, PeftModel, get_peft_model
+
+        if adapter_base is not None:
+            model = PeftModel.from_pretrained(model, cfg.name_or_path, is_trainable=True)
+            log.info("loaded adapter %s on base %s", cfg.name_or_path, adapter_base)
+        else:
+            assert cfg.lora is not None
+            model = get_peft_model(
+                model,
+                LoraConfig(
+                    r=cfg.lora.r,
+                    lora_alpha=cfg.lora.alpha,
+                    lora_dropout=cfg.lora.dropout,
+                    target_modules=_lora_target_regex(model, cfg.lora),
+                    bias="none",
+                ),
+            )
+    if cfg.gradient_checkpointing:
+        ckpt_kwargs = {"use_reentrant": False}
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5.2x
+            base.activation_checkpointing_enable(activation_checkpointing_kwargs=ckpt_kwargs)
+        else:
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=ckpt_kwargs)
+        if hasattr(model, "enable_input_require_grads"):
+            model.enable_input_require_grads()
+    model.train()
+    return model
+
+
+def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def is_peft_model(model: nn.Module) -> bool:
+    try:
+        from peft import PeftModel
+    except ImportError:  # pragma: no cover - peft is a dependency
+        return False
+    return isinstance(model, PeftModel)

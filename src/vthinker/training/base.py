@@ -1,0 +1,216 @@
+"""What every vthinker LightningModule shares: the policy, its processor, the optimizer,
+the LR schedule, adapter-only checkpoints, the Hugging Face export, skipped-sample
+reports and answer generation for ``predict``.
+
+The model is built in `configure_model` (so strategies such as FSDP can wrap it as it
+is created); the processor is loaded in ``__init__`` because the DataModule needs it in
+``setup``, before the model exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
+
+from vthinker.data.collate import Skipped, model_inputs
+from vthinker.models.policy import (
+    PolicyConfig,
+    is_peft_model,
+    load_policy,
+    load_processor,
+    trainable_parameters,
+)
+from vthinker.trace import parse_trace
+from vthinker.training.schedules import LRSchedule
+
+log = logging.getLogger(__name__)
+
+__all__ = ["GenerationSettings", "VideoLLMModule", "adamw"]
+
+
+def adamw(params: Any) -> torch.optim.Optimizer:
+    """Default optimizer: AdamW, lr 1e-5 (the paper's SFT rate), no weight decay."""
+    return torch.optim.AdamW(params, lr=1e-5, weight_decay=0.0)
+
+
+@dataclass
+class GenerationSettings:
+    """Decoding settings. Defaults are the paper's evaluation settings.
+
+    Attributes:
+        max_new_tokens: Longest completion.
+        do_sample: Sample (True) or greedy decode (False).
+        temperature: Sampling temperature.
+        top_p: Nucleus sampling mass.
+    """
+
+    max_new_tokens: int = 1024
+    do_sample: bool = True
+    temperature: float = 0.1
+    top_p: float = 0.001
+
+    def kwargs(self) -> dict[str, Any]:
+        if not self.do_sample:
+            return {"max_new_tokens": self.max_new_tokens, "do_sample": False}
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "do_sample": True,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+        }
+
+
+class VideoLLMModule(L.LightningModule):
+    """Base class: owns the policy and the plumbing around it.
+
+    Args:
+        policy: Which model to load and how (LoRA, QLoRA, dtype, attention).
+        optimizer: Callable building the optimizer from the trainable parameters.
+        lr_schedule: Warmup + decay per optimizer step.
+        generation: Decoding settings for ``predict``.
+        export_hf: At the end of ``fit``, save the model (adapters only with LoRA) and
+            processor as a Hugging Face folder ``<log_dir>/hf``.
+    """
+
+    def __init__(
+        self,
+        policy: PolicyConfig,
+        optimizer: OptimizerCallable = adamw,
+        lr_schedule: LRSchedule | None = None,
+        generation: GenerationSettings | None = None,
+        export_hf: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.policy_config = policy
+        self.optimizer_factory = optimizer
+        self.lr_schedule = lr_schedule or LRSchedule()
+        self.generation = generation or GenerationSettings()
+        self.export_hf = export_hf
+        self.processor = load_processor(policy.name_or_path, policy.trust_remote_code)
+        self.model: torch.nn.Module | None = None
+        # Adapter-only checkpoints hold a subset of the weights.
+        self.strict_loading = policy.lora is None
+        self._skipped: dict[str, list[Skipped]] = {"train": [], "val": [], "test": [], "predict": []}
+
+    # --- model ----------------------------------------------------------------------------
+
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        device_map = None
+        if self.policy_config.quantization is not None:
+            # bitsandbytes quantizes while loading, onto the device that will run it.
+            device = self.trainer.strategy.root_device if self._trainer else torch.device("cpu")
+            device_map = {"": str(device)}
+        self.model = load_policy(self.policy_config, device_map=device_map)
+
+    @property
+    def policy(self) -> torch.nn.Module:
+        if self.model is None:
+            raise RuntimeError("the model is not built yet: call configure_model() first")
+        return self.model
+
+    def configure_optimizers(self) -> Any:
+        params = list(trainable_parameters(self.policy).values())
+        if not params:
+            raise ValueError("no trainable parameters: check `policy.lora` and `freeze_vision`")
+        optimizer = self.optimizer_factory(params)
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.lr_schedule.build(optimizer, total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # --- skipped samples -------------------------------------------------------------------
+
+    def note_skipped(self, batch: dict[str, Any], stage: str) -> None:
+        self._skipped[stage].extend(batch.get("skipped", []))
+
+    def _report_skipped(self, stage: str) -> None:
+        skipped = self._skipped[stage]
+        n = torch.tensor(float(len(skipped)), device=self.device)
+        if self._trainer is not None and stage in ("train", "val"):
+            self.log(f"{stage}/skipped", n, reduce_fx="sum", sync_dist=True)
+        if skipped:
+            reasons = Counter(s.reason.split(":")[0] for s in skipped)
+            lines = [f"  {s.sample_id}: {s.reason}" for s in skipped[:20]]
+            if len(skipped) > 20:
+                lines.append(f"  … and {len(skipped) - 20} more")
+            rank_zero_warn(
+                f"{stage} epoch {self.current_epoch}: skipped {len(skipped)} sample(s) "
+                f"({dict(reasons)}):\n" + "\n".join(lines)
+            )
+        self._skipped[stage] = []
+
+    def on_train_epoch_end(self) -> None:
+        self._report_skipped("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._report_skipped("val")
+
+    def on_predict_epoch_end(self) -> None:
+        self._report_skipped("predict")
+
+    # --- checkpoints and export ------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.model is not None and is_peft_model(self.model):
+            keep = {f"model.{n}" for n in trainable_parameters(self.model)}
+            checkpoint["state_dict"] = {
+                k: v for k, v in checkpoint["state_dict"].items() if k in keep
+            }
+
+    def on_train_end(self) -> None:
+        if self.export_hf:
+            self.export_pretrained(Path(self.trainer.log_dir or self.trainer.default_root_dir) / "hf")
+
+    @rank_zero_only
+    def export_pretrained(self, out_dir: str | Path) -> Path:
+        """Save the policy (adapters only with LoRA) and its processor for `from_pretrained`."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.policy.save_pretrained(out)
+        self.processor.save_pretrained(out)
+        log.info("exported the policy to %s", out)
+        return out
+
+    # --- generation ------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def generate_texts(self, batch: dict[str, Any], **overrides: Any) -> list[str]:
+        """Decode completions for a ``generate``-mode batch (left padded prompts)."""
+        inputs = model_inputs(batch)
+        kwargs = {**self.generation.kwargs(), **overrides}
+        tok = self.processor.tokenizer
+        out = self.policy.generate(
+            **inputs, **kwargs, pad_token_id=tok.pad_token_id, use_cache=True
+        )
+        completions = out[:, inputs["input_ids"].shape[1] :]
+        return tok.batch_decode(completions, skip_special_tokens=True)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
+        self.note_skipped(batch, "predict")
+        if not batch["samples"]:
+            return []
+        texts = self.generate_texts(batch)
+        results = []
+        for sample, text in zip(batch["samples"], texts, strict=True):
+            trace = parse_trace(text)
+            results.append(
+                {
+                    "id": sample.id,
+                    "output": text,
+                    "answer": trace.answer,
+                    "gold": sample.answer,
+                    "well_formed": trace.well_formed,
+                    "spans": trace.spans,
+                }
+            )
+        return results

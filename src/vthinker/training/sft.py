@@ -1,0 +1,47 @@
+"""Supervised fine-tuning: teach the policy the thinking format.
+
+Cross-entropy on the assistant tokens only (the collate masks system, user, vision
+and padding tokens), averaged over those tokens in each micro-batch. Gradient
+accumulation is the Trainer's ``accumulate_grad_batches``; the paper's batch of 16
+is ``batch_size × accumulate_grad_batches × devices``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from vthinker.data.collate import IGNORE_INDEX, model_inputs
+from vthinker.training.base import VideoLLMModule
+
+__all__ = ["SFTModule"]
+
+
+class SFTModule(VideoLLMModule):
+    """SFT on tagged traces (see `VideoLLMModule` for the arguments)."""
+
+    def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, int]:
+        labels = batch["labels"]
+        out = self.policy(**model_inputs(batch), labels=labels)
+        # HF shifts labels inside the loss: count the tokens that are actually predicted.
+        n_tokens = int((labels[:, 1:] != IGNORE_INDEX).sum())
+        return out.loss, n_tokens
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        self.note_skipped(batch, "train")
+        if not batch["samples"]:
+            return None  # every sample in this batch was skipped (reported at epoch end)
+        loss, n_tokens = self._loss(batch)
+        bs = len(batch["samples"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=bs)
+        self.log("train/target_tokens", float(n_tokens), reduce_fx="sum", batch_size=bs)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=bs)
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.note_skipped(batch, "val")
+        if not batch["samples"]:
+            return
+        loss, _ = self._loss(batch)
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(batch["samples"]))
