@@ -1,0 +1,36 @@
+"""Shared fixtures: the tiny Qwen2.5-VL and a small toy dataset, built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Nothing in the test suite may reach the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from vthinker.models.tiny import build_tiny_qwen2_5_vl
+
+    return build_tiny_qwen2_5_vl(tmp_path_factory.mktemp("tiny") / "tiny-qwen2.5-vl", seed=0)
+
+
+@pytest.fixture(scope="session")
+def toy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from vthinker.data.toy import make_toy_dataset
+
+    out = tmp_path_factory.mktemp("toy")
+    make_toy_dataset(out, num_videos=10, questions_per_video=2, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def processor(tiny_model_dir: Path):
+    from vthinker.models.policy import load_processor
+
+    return load_processor(str(tiny_model_dir))
