@@ -50,6 +50,7 @@ __all__ = [
     "make_scene",
     "make_toy_dataset",
     "render_scene",
+    "rgb_to_yuv420p",
     "write_video",
 ]
 
@@ -80,6 +81,34 @@ DEFAULT_QUESTIONS_PER_VIDEO = 4
 # --- writing videos -----------------------------------------------------------------------
 
 
+def rgb_to_yuv420p(frames: np.ndarray) -> np.ndarray:
+    """Convert RGB frames to planar YUV 4:2:0 (BT.601, limited range), as FFmpeg lays it out.
+
+    BT.601 limited range is what decoders (and decord) assume for an untagged stream,
+    so decoding gives back the input colours up to rounding and chroma subsampling.
+
+    Args:
+        frames: ``uint8`` array ``(T, H, W, 3)`` with even ``H`` and ``W``.
+
+    Returns:
+        ``uint8`` array ``(T, H * 3 // 2, W)``: the Y plane, then U and V (each
+        ``H/2 x W/2``, averaged over 2x2 blocks) flattened into the remaining rows, the
+        layout of PyAV's ``VideoFrame.from_ndarray(..., format="yuv420p")``.
+    """
+    num, height, width = frames.shape[:3]
+    rgb = frames.astype(np.float32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = (65.481 / 255) * r + (128.553 / 255) * g + (24.966 / 255) * b + 16.0
+    # Chroma is linear in RGB, so average each 2x2 block of RGB first, then convert.
+    quad = (rgb[:, 0::2, 0::2] + rgb[:, 1::2, 0::2] + rgb[:, 0::2, 1::2] + rgb[:, 1::2, 1::2]) / 4
+    r, g, b = quad[..., 0], quad[..., 1], quad[..., 2]
+    u = (-37.797 / 255) * r - (74.203 / 255) * g + (112.0 / 255) * b + 128.0
+    v = (112.0 / 255) * r - (93.786 / 255) * g - (18.214 / 255) * b + 128.0
+    out = np.concatenate([y.reshape(num, -1), u.reshape(num, -1), v.reshape(num, -1)], axis=1)
+    out = out.reshape(num, height * 3 // 2, width)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 def write_video(
     path: str | os.PathLike[str],
     frames: np.ndarray,
@@ -90,9 +119,11 @@ def write_video(
 ) -> None:
     """Encode RGB frames as an H.264 mp4 (libx264, yuv420p) with PyAV.
 
-    The encoder runs single-threaded, so the same frames give the same bytes with the
-    same PyAV/FFmpeg build. The file holds exactly ``T`` frames at exactly ``fps``
-    (stored as a rational), so ``num_frames / fps`` is its duration.
+    The RGB to YUV 4:2:0 conversion is done here in numpy (`rgb_to_yuv420p`) rather
+    than by FFmpeg's swscale, whose output was found to vary between runs for the same
+    input; with that and a single-threaded encoder, the same frames give the same bytes
+    with the same PyAV/FFmpeg build. The file holds exactly ``T`` frames at exactly
+    ``fps`` (stored as a rational), so ``num_frames / fps`` is its duration.
 
     Args:
         path: Output file (parent folders are created).
@@ -128,8 +159,8 @@ def write_video(
         stream.pix_fmt = "yuv420p"
         stream.codec_context.thread_count = 1
         stream.options = {"crf": str(crf), "preset": preset}
-        for i, frame in enumerate(frames):
-            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        for i, planes in enumerate(rgb_to_yuv420p(frames)):
+            video_frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
             video_frame.pts = i
             for packet in stream.encode(video_frame):
                 container.mux(packet)

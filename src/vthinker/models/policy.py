@@ -181,7 +181,13 @@ def load_policy(
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=dtype,
-            llm_int8_skip_modules=[*_VISION_NAMES, "lm_head"],
+            # Plain names match by substring in older transformers; the regexes match the
+            # nested path ("model.visual.blocks…") in transformers >= 5.
+            llm_int8_skip_modules=[
+                *_VISION_NAMES,
+                *(rf".*\.{n}" for n in _VISION_NAMES),
+                "lm_head",
+            ],
         )
     if device_map is not None:
         kwargs["device_map"] = device_map
