@@ -15,8 +15,9 @@ Layout written by `make_toy_dataset`::
     out_dir/{train,val,test}.jsonl       VideoSample records; video paths relative to out_dir
 
 Splits are by video. The same seed gives byte-identical JSONL files and, with the
-same PyAV/FFmpeg build, byte-identical mp4 files (libx264 runs single-threaded and
-the muxer writes no creation time).
+same PyAV/FFmpeg build, byte-identical mp4 files: RGB is converted to YUV in numpy
+(FFmpeg's swscale conversion was seen to vary between runs), libx264 runs
+single-threaded and the muxer writes no creation time.
 
 Command line: ``python tools/make_toy_data.py --out data/toy`` (see `main`).
 """
@@ -226,6 +227,7 @@ class ToyScene:
     objects: tuple[ToyObject, ...]
 
     def to_meta(self) -> list[dict[str, object]]:
+        """The shapes as plain dicts (stored in each sample's ``meta["scene"]``)."""
         return [asdict(o) for o in self.objects]
 
 
@@ -361,11 +363,19 @@ def _ts(seconds: float) -> str:
 
 
 def _object_distractors(
-    scene: ToyScene, correct: ToyObject, rng: np.random.Generator, prefer: Sequence[ToyObject] = ()
+    scene: ToyScene,
+    correct: ToyObject,
+    rng: np.random.Generator,
+    prefer: Sequence[ToyObject] = (),
+    exclude: Sequence[ToyObject] = (),
 ) -> tuple[str, ...]:
-    """Wrong shape names: preferred ones first, then other shapes of the video, then unseen."""
-    seen = [o.name for o in prefer if o.name != correct.name]
-    others = [o.name for o in scene.objects if o.name != correct.name and o.name not in seen]
+    """Wrong shape names: preferred ones first, then other shapes of the video, then unseen.
+
+    ``exclude`` holds shapes that must not be offered (e.g. the one the question names).
+    """
+    banned = {correct.name, *(o.name for o in exclude)}
+    seen = [o.name for o in prefer if o.name not in banned]
+    others = [o.name for o in scene.objects if o.name not in banned and o.name not in seen]
     present = {o.name for o in scene.objects}
     unseen = [f"{c} {s}" for c in COLOURS for s in SHAPES if f"{c} {s}" not in present]
     ordered = seen + [others[i] for i in rng.permutation(len(others))]
@@ -455,9 +465,7 @@ def make_questions(scene: ToyScene, rng: np.random.Generator) -> dict[str, list[
                 template="same_time",
                 question=f"Which shape is on screen at the same time as the {x.name}?",
                 answer=y.name,
-                distractors=_object_distractors(
-                    scene, y, rng, prefer=[o for o in objs if o is not x]
-                ),
+                distractors=_object_distractors(scene, y, rng, exclude=[x]),
                 evidence=(a, b),
                 thinks=(
                     f"The {a.name} is on screen from {_ts(a.start)} to {_ts(a.end)}.",

@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ DEFAULT_MAX_FRAMES = 16
 # Float products such as 2.0 * 29.97 carry noise in the last bits; round them to this
 # many decimals before floor/ceil so that exact frame boundaries stay exact.
 _BOUNDARY_DECIMALS = 6
+# decord's C++ errors start with "[12:34:56] /path/to/source.cc:83: "; the rest is the message.
+_DECORD_LOG_PREFIX = re.compile(r"^\[[\d:]+\]\s+\S+:\d+:\s*")
 
 
 class VideoDecodeError(RuntimeError):
@@ -87,6 +90,10 @@ class VideoDecodeError(RuntimeError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"cannot read video {self.path}: {reason}")
+
+    def __reduce__(self) -> tuple[type[VideoDecodeError], tuple[str, str]]:
+        # Rebuild from (path, reason) so the error survives pickling (DataLoader workers).
+        return (type(self), (self.path, self.reason))
 
 
 @dataclass
@@ -325,7 +332,7 @@ def _decode_errors(decord: Any) -> tuple[type[BaseException], ...]:
 def _short(err: BaseException, limit: int = 200) -> str:
     """First meaningful line of a (possibly multi-line, C++-traceback) decord error."""
     lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    text = lines[0] if lines else type(err).__name__
+    text = _DECORD_LOG_PREFIX.sub("", lines[0]) if lines else type(err).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
