@@ -15,9 +15,9 @@ Layout written by `make_toy_dataset`::
     out_dir/{train,val,test}.jsonl       VideoSample records; video paths relative to out_dir
 
 Splits are by video. The same seed gives byte-identical JSONL files and, with the
-same PyAV/FFmpeg build, byte-identical mp4 files: RGB is converted to YUV in numpy
-(FFmpeg's swscale conversion was seen to vary between runs), libx264 runs
-single-threaded and the muxer writes no creation time.
+same PyAV/FFmpeg build, byte-identical mp4 files: RGB is converted to YUV in numpy,
+the row padding of each frame is zeroed (libx264 reads it, and FFmpeg leaves it
+uninitialised), libx264 runs single-threaded and the muxer writes no creation time.
 
 Command line: ``python tools/make_toy_data.py --out data/toy`` (see `main`).
 """
@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -110,6 +111,24 @@ def rgb_to_yuv420p(frames: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def _yuv420p_frame(av: Any, planes: np.ndarray, width: int, height: int) -> Any:
+    """A PyAV ``yuv420p`` frame from `rgb_to_yuv420p` output, row padding zeroed.
+
+    FFmpeg pads each plane row to an aligned ``line_size`` and leaves the padding
+    uninitialised; libx264 reads it, which made the encoded bytes depend on leftover heap
+    contents. Writing whole rows (padding = 0) makes the output reproducible.
+    """
+    frame = av.VideoFrame(width, height, "yuv420p")
+    flat = planes.reshape(-1)
+    y_size, c_size = width * height, (width // 2) * (height // 2)
+    parts = (flat[:y_size], flat[y_size : y_size + c_size], flat[y_size + c_size :])
+    for plane, data in zip(frame.planes, parts, strict=True):
+        rows = np.zeros((plane.height, plane.line_size), dtype=np.uint8)
+        rows[:, : plane.width] = data.reshape(plane.height, plane.width)
+        plane.update(rows)
+    return frame
+
+
 def write_video(
     path: str | os.PathLike[str],
     frames: np.ndarray,
@@ -121,9 +140,9 @@ def write_video(
     """Encode RGB frames as an H.264 mp4 (libx264, yuv420p) with PyAV.
 
     The RGB to YUV 4:2:0 conversion is done here in numpy (`rgb_to_yuv420p`) rather
-    than by FFmpeg's swscale, whose output was found to vary between runs for the same
-    input; with that and a single-threaded encoder, the same frames give the same bytes
-    with the same PyAV/FFmpeg build. The file holds exactly ``T`` frames at exactly
+    than by FFmpeg's swscale, and the frames' row padding is zeroed; with that and a
+    single-threaded encoder, the same frames give the same bytes with the same
+    PyAV/FFmpeg build (without these, the bytes varied between runs). The file holds exactly ``T`` frames at exactly
     ``fps`` (stored as a rational), so ``num_frames / fps`` is its duration.
 
     Args:
@@ -161,7 +180,7 @@ def write_video(
         stream.codec_context.thread_count = 1
         stream.options = {"crf": str(crf), "preset": preset}
         for i, planes in enumerate(rgb_to_yuv420p(frames)):
-            video_frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+            video_frame = _yuv420p_frame(av, planes, width, height)
             video_frame.pts = i
             for packet in stream.encode(video_frame):
                 container.mux(packet)
