@@ -69,9 +69,7 @@ def test_predict_generates_parsed_answers(tiny_model_dir, toy_dir, tmp_path):
         ]
     )
     preds = [p for batch in c.trainer.predict_loop.predictions for p in batch]
-    assert [p["id"] for p in preds] == [
-        s.id for s in c.datamodule.datasets["predict"].samples[:2]
-    ]
+    assert [p["id"] for p in preds] == [s.id for s in c.datamodule.datasets["predict"].samples[:2]]
     assert all(set(p) >= {"output", "answer", "gold", "well_formed", "spans"} for p in preds)
 
 

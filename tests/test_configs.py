@@ -14,7 +14,11 @@ CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 
 def test_configs_exist():
     names = {str(p.relative_to(ROOT / "configs")) for p in CONFIGS}
-    assert {"demo/sft.yaml", "sft/video_thinker_7b.yaml", "sft/video_thinker_7b_qlora.yaml"} <= names
+    assert {
+        "demo/sft.yaml",
+        "sft/video_thinker_7b.yaml",
+        "sft/video_thinker_7b_qlora.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "configs")))

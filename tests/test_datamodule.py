@@ -105,7 +105,7 @@ def test_partly_bad_dataset_trains_on_the_rest_and_reports(messy_dir, tiny_model
 
 
 def test_missing_annotation_file_and_empty_dataset(tmp_path, processor):
-    with pytest.raises(FileNotFoundError, match="nope.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.jsonl"):
         _setup(tmp_path / "nope.jsonl", processor)
     (tmp_path / "empty.jsonl").write_text("\n")
     with pytest.raises(ValueError, match="no usable samples"):

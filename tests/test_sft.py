@@ -103,7 +103,9 @@ def test_lora_step_checkpoint_and_export(tiny_model_dir, toy_dir, tmp_path):
     fresh.load_state_dict(ckpt["state_dict"], strict=False)
     fresh.policy.eval()
     with torch.no_grad():
-        assert torch.allclose(fresh.policy(input_ids=ids).logits, module.policy(input_ids=ids).logits)
+        assert torch.allclose(
+            fresh.policy(input_ids=ids).logits, module.policy(input_ids=ids).logits
+        )
 
 
 def test_qlora_builds_and_steps_on_cpu(tiny_model_dir, toy_dir, tmp_path):

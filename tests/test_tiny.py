@@ -48,9 +48,12 @@ def test_chat_template_is_qwen_style(processor):
         "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>Q?<|im_end|>\n"
         "<|im_start|>assistant\nA<|im_end|>\n"
     )
-    assert processor.apply_chat_template(msgs[:1], tokenize=False, add_generation_prompt=True)[
-        -len("<|im_start|>assistant\n") :
-    ] == "<|im_start|>assistant\n"
+    assert (
+        processor.apply_chat_template(msgs[:1], tokenize=False, add_generation_prompt=True)[
+            -len("<|im_start|>assistant\n") :
+        ]
+        == "<|im_start|>assistant\n"
+    )
 
 
 def test_loads_through_auto_classes_and_runs_a_video(tiny_model_dir):
@@ -62,9 +65,7 @@ def test_loads_through_auto_classes_and_runs_a_video(tiny_model_dir):
     msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "hi"}]}]
     text = processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
     frames = np.zeros((4, 112, 112, 3), dtype=np.uint8)
-    batch = processor(
-        text=[text], videos=[frames], do_sample_frames=False, return_tensors="pt"
-    )
+    batch = processor(text=[text], videos=[frames], do_sample_frames=False, return_tensors="pt")
     # 4 frames / temporal patch 2 = 2; 112 px / patch 14 = 8 → 2*8*8 patches, /4 merged = 32 tokens.
     assert batch["video_grid_thw"].tolist() == [[2, 8, 8]]
     assert int((batch["input_ids"] == processor.video_token_id).sum()) == 32

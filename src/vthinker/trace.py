@@ -172,9 +172,7 @@ def render_span(start: float, end: float) -> str:
     return f"{format_timestamp(math.floor(start))}-{format_timestamp(math.ceil(end))}"
 
 
-def render_trace(
-    segments: Sequence[Segment], answer: str | None = None, *, sep: str = "\n"
-) -> str:
+def render_trace(segments: Sequence[Segment], answer: str | None = None, *, sep: str = "\n") -> str:
     """Render segments (and optionally the answer) in the Video-Thinker format.
 
     Every segment must have a span; caption and think are written even if empty.
@@ -202,7 +200,10 @@ def _try_span(text: str) -> tuple[float, float] | None:
 
 def is_well_formed(text: str) -> bool:
     """The Video-Thinker format rule (see module docstring)."""
-    counts = {tag: len(re.findall(rf"<{tag}>.*?</{tag}>", text, re.DOTALL | re.IGNORECASE)) for tag in _TAGS}
+    counts = {
+        tag: len(re.findall(rf"<{tag}>.*?</{tag}>", text, re.DOTALL | re.IGNORECASE))
+        for tag in _TAGS
+    }
     return (
         _BLOCK.search(text) is not None
         and counts["time"] == counts["caption"] == counts["think"]
@@ -232,8 +233,10 @@ def parse_trace(text: str) -> Trace:
         # caption/think attach to the open segment if its slot is free, else open a new one.
         # A think written before the caption starts a new segment too (order is time, caption, think).
         current = segments[-1] if segments else None
-        if current is None or getattr(current, tag) is not None or (
-            tag == "caption" and current.think is not None
+        if (
+            current is None
+            or getattr(current, tag) is not None
+            or (tag == "caption" and current.think is not None)
         ):
             current = Segment()
             segments.append(current)

@@ -74,7 +74,12 @@ class VideoQADataModule(L.LightningDataModule):
         super().__init__()
         if fmt not in ("auto", "vthinker", "video_r1"):
             raise ValueError(f"fmt must be auto, vthinker or video_r1, got {fmt!r}")
-        self.files = {"fit": train_file, "val": val_file, "test": test_file, "predict": predict_file}
+        self.files = {
+            "fit": train_file,
+            "val": val_file,
+            "test": test_file,
+            "predict": predict_file,
+        }
         self.video_root = video_root
         self.fmt = fmt
         self.frames = frames or FrameSampling()
@@ -145,8 +150,11 @@ class VideoQADataModule(L.LightningDataModule):
 
     def _loader(self, key: str, mode: str, shuffle: bool) -> DataLoader:
         if key not in self.datasets:
-            raise ValueError(f"no dataset for {key!r}: set data.{key}_file" if key != "fit" else
-                             "no training data: set data.train_file")
+            raise ValueError(
+                f"no dataset for {key!r}: set data.{key}_file"
+                if key != "fit"
+                else "no training data: set data.train_file"
+            )
         return DataLoader(
             self.datasets[key],
             batch_size=self.batch_size,

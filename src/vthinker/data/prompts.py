@@ -31,9 +31,7 @@ DEFAULT_ANSWER_INSTRUCTIONS = {
     "multiple choice": "Answer with the option's letter only inside <answer></answer>.",
     "numerical": "Answer with a number only inside <answer></answer>.",
     "free-form": "Answer with a short phrase inside <answer></answer>.",
-    "temporal grounding": (
-        "Answer with the time span as MM:SS-MM:SS inside <answer></answer>."
-    ),
+    "temporal grounding": ("Answer with the time span as MM:SS-MM:SS inside <answer></answer>."),
 }
 
 

@@ -26,7 +26,14 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-PROBLEM_TYPES = ("multiple choice", "numerical", "free-form", "temporal grounding", "regression", "OCR")
+PROBLEM_TYPES = (
+    "multiple choice",
+    "numerical",
+    "free-form",
+    "temporal grounding",
+    "regression",
+    "OCR",
+)
 LETTERS = string.ascii_uppercase
 _OPTION_PREFIX = re.compile(r"^\s*\(?([A-Z])\s*[.:)]\s*")
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)

@@ -151,9 +151,7 @@ def _lora_target_regex(model: nn.Module, lora: LoraSettings) -> str:
     return rf"^(?!{prefixes[0]}\.).*\.({names})$"
 
 
-def load_policy(
-    cfg: PolicyConfig, *, device_map: Any | None = None
-) -> nn.Module:
+def load_policy(cfg: PolicyConfig, *, device_map: Any | None = None) -> nn.Module:
     """Load the model described by ``cfg``: base (+ adapter), LoRA, quantization, freezing.
 
     Args:

@@ -99,7 +99,12 @@ class VideoLLMModule(L.LightningModule):
         self.model: torch.nn.Module | None = None
         # Adapter-only checkpoints hold a subset of the weights.
         self.strict_loading = policy.lora is None
-        self._skipped: dict[str, list[Skipped]] = {"train": [], "val": [], "test": [], "predict": []}
+        self._skipped: dict[str, list[Skipped]] = {
+            "train": [],
+            "val": [],
+            "test": [],
+            "predict": [],
+        }
 
     # --- model ----------------------------------------------------------------------------
 
@@ -126,7 +131,10 @@ class VideoLLMModule(L.LightningModule):
         optimizer = self.optimizer_factory(params)
         total = int(self.trainer.estimated_stepping_batches)
         scheduler = self.lr_schedule.build(optimizer, total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
     # --- skipped samples -------------------------------------------------------------------
 
@@ -169,7 +177,9 @@ class VideoLLMModule(L.LightningModule):
 
     def on_train_end(self) -> None:
         if self.export_hf:
-            self.export_pretrained(Path(self.trainer.log_dir or self.trainer.default_root_dir) / "hf")
+            self.export_pretrained(
+                Path(self.trainer.log_dir or self.trainer.default_root_dir) / "hf"
+            )
 
     @rank_zero_only
     def export_pretrained(self, out_dir: str | Path) -> Path:
