@@ -3,6 +3,9 @@ well-formed gold traces, and evidence that matches the pixels."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +17,6 @@ from vthinker.data.toy import (
     SPLITS,
     main,
     make_toy_dataset,
-    rgb_to_yuv420p,
     write_video,
 )
 from vthinker.data.video import read_frames
@@ -52,10 +54,17 @@ def test_layout_and_counts(toy, samples):
 
 
 def test_same_seed_same_bytes_other_seed_differs(toy, tmp_path):
+    """Byte-identical JSONL and mp4 files from a fresh process whose heap is filled with a
+    different byte pattern (MALLOC_PERTURB_), so reads of uninitialised memory would show."""
     out, paths = toy
-    again = make_toy_dataset(tmp_path / "a", num_videos=NUM_VIDEOS, questions_per_video=QUESTIONS)
+    code = (
+        "import sys; from vthinker.data.toy import make_toy_dataset; "
+        f"make_toy_dataset(sys.argv[1], num_videos={NUM_VIDEOS}, questions_per_video={QUESTIONS})"
+    )
+    env = {**os.environ, "MALLOC_PERTURB_": "165"}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "a")], check=True, env=env)
     for split in SPLITS:
-        assert again[split].read_bytes() == paths[split].read_bytes()
+        assert (tmp_path / "a" / f"{split}.jsonl").read_bytes() == paths[split].read_bytes()
     for video in sorted((out / "videos").glob("*.mp4")):
         assert (tmp_path / "a" / "videos" / video.name).read_bytes() == video.read_bytes()
     other = make_toy_dataset(
@@ -213,15 +222,3 @@ def test_write_video_validates_input(tmp_path):
         write_video(tmp_path / "e.mp4", ok[:0], 8)
     with pytest.raises(ValueError, match="fps"):
         write_video(tmp_path / "r.mp4", ok, 0)
-
-
-def test_rgb_to_yuv420p_reference_values():
-    frames = np.zeros((1, 2, 2, 3), np.uint8)
-    frames[0] = (255, 255, 255)
-    out = rgb_to_yuv420p(frames)
-    assert out.shape == (1, 3, 2)
-    assert out.reshape(-1).tolist() == [235, 235, 235, 235, 128, 128]  # white: Y 235, U=V 128
-    frames[0] = (0, 0, 0)
-    assert rgb_to_yuv420p(frames).reshape(-1).tolist() == [16, 16, 16, 16, 128, 128]
-    frames[0] = (255, 0, 0)
-    assert rgb_to_yuv420p(frames).reshape(-1).tolist() == [81, 81, 81, 81, 90, 240]

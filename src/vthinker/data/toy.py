@@ -15,9 +15,9 @@ Layout written by `make_toy_dataset`::
     out_dir/{train,val,test}.jsonl       VideoSample records; video paths relative to out_dir
 
 Splits are by video. The same seed gives byte-identical JSONL files and, with the
-same PyAV/FFmpeg build, byte-identical mp4 files: RGB is converted to YUV in numpy,
-the row padding of each frame is zeroed (libx264 reads it, and FFmpeg leaves it
-uninitialised), libx264 runs single-threaded and the muxer writes no creation time.
+same PyAV/FFmpeg build, byte-identical mp4 files: libx264 runs single-threaded with
+MB-tree rate control off (with it on, it reads uninitialised memory and the bytes
+varied from run to run), and the muxer writes no creation time.
 
 Command line: ``python tools/make_toy_data.py --out data/toy`` (see `main`).
 """
@@ -32,7 +32,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -52,7 +51,6 @@ __all__ = [
     "make_scene",
     "make_toy_dataset",
     "render_scene",
-    "rgb_to_yuv420p",
     "write_video",
 ]
 
@@ -83,52 +81,6 @@ DEFAULT_QUESTIONS_PER_VIDEO = 4
 # --- writing videos -----------------------------------------------------------------------
 
 
-def rgb_to_yuv420p(frames: np.ndarray) -> np.ndarray:
-    """Convert RGB frames to planar YUV 4:2:0 (BT.601, limited range), as FFmpeg lays it out.
-
-    BT.601 limited range is what decoders (and decord) assume for an untagged stream,
-    so decoding gives back the input colours up to rounding and chroma subsampling.
-
-    Args:
-        frames: ``uint8`` array ``(T, H, W, 3)`` with even ``H`` and ``W``.
-
-    Returns:
-        ``uint8`` array ``(T, H * 3 // 2, W)``: the Y plane, then U and V (each
-        ``H/2 x W/2``, averaged over 2x2 blocks) flattened into the remaining rows, the
-        layout of PyAV's ``VideoFrame.from_ndarray(..., format="yuv420p")``.
-    """
-    num, height, width = frames.shape[:3]
-    rgb = frames.astype(np.float32)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = (65.481 / 255) * r + (128.553 / 255) * g + (24.966 / 255) * b + 16.0
-    # Chroma is linear in RGB, so average each 2x2 block of RGB first, then convert.
-    quad = (rgb[:, 0::2, 0::2] + rgb[:, 1::2, 0::2] + rgb[:, 0::2, 1::2] + rgb[:, 1::2, 1::2]) / 4
-    r, g, b = quad[..., 0], quad[..., 1], quad[..., 2]
-    u = (-37.797 / 255) * r - (74.203 / 255) * g + (112.0 / 255) * b + 128.0
-    v = (112.0 / 255) * r - (93.786 / 255) * g - (18.214 / 255) * b + 128.0
-    out = np.concatenate([y.reshape(num, -1), u.reshape(num, -1), v.reshape(num, -1)], axis=1)
-    out = out.reshape(num, height * 3 // 2, width)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-def _yuv420p_frame(av: Any, planes: np.ndarray, width: int, height: int) -> Any:
-    """A PyAV ``yuv420p`` frame from `rgb_to_yuv420p` output, row padding zeroed.
-
-    FFmpeg pads each plane row to an aligned ``line_size`` and leaves the padding
-    uninitialised; libx264 reads it, which made the encoded bytes depend on leftover heap
-    contents. Writing whole rows (padding = 0) makes the output reproducible.
-    """
-    frame = av.VideoFrame(width, height, "yuv420p")
-    flat = planes.reshape(-1)
-    y_size, c_size = width * height, (width // 2) * (height // 2)
-    parts = (flat[:y_size], flat[y_size : y_size + c_size], flat[y_size + c_size :])
-    for plane, data in zip(frame.planes, parts, strict=True):
-        rows = np.zeros((plane.height, plane.line_size), dtype=np.uint8)
-        rows[:, : plane.width] = data.reshape(plane.height, plane.width)
-        plane.update(rows)
-    return frame
-
-
 def write_video(
     path: str | os.PathLike[str],
     frames: np.ndarray,
@@ -139,11 +91,12 @@ def write_video(
 ) -> None:
     """Encode RGB frames as an H.264 mp4 (libx264, yuv420p) with PyAV.
 
-    The RGB to YUV 4:2:0 conversion is done here in numpy (`rgb_to_yuv420p`) rather
-    than by FFmpeg's swscale, and the frames' row padding is zeroed; with that and a
-    single-threaded encoder, the same frames give the same bytes with the same
-    PyAV/FFmpeg build (without these, the bytes varied between runs). The file holds exactly ``T`` frames at exactly
-    ``fps`` (stored as a rational), so ``num_frames / fps`` is its duration.
+    The encoder runs single-threaded with MB-tree rate control off, so the same frames
+    give the same bytes with the same PyAV/FFmpeg build (with MB-tree on, the bytes
+    varied between runs). RGB becomes YUV 4:2:0 through FFmpeg's swscale (BT.601,
+    limited range, what decoders assume for an untagged stream). The file holds exactly
+    ``T`` frames at exactly ``fps`` (stored as a rational), so ``num_frames / fps`` is
+    its duration.
 
     Args:
         path: Output file (parent folders are created).
@@ -178,9 +131,11 @@ def write_video(
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.codec_context.thread_count = 1
-        stream.options = {"crf": str(crf), "preset": preset}
-        for i, planes in enumerate(rgb_to_yuv420p(frames)):
-            video_frame = _yuv420p_frame(av, planes, width, height)
+        # MB-tree rate control reads uninitialised memory in this libx264 build: with it on,
+        # the same frames gave different bytes from run to run. Off, output is reproducible.
+        stream.options = {"crf": str(crf), "preset": preset, "x264-params": "mbtree=0"}
+        for i, frame in enumerate(frames):
+            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             video_frame.pts = i
             for packet in stream.encode(video_frame):
                 container.mux(packet)
