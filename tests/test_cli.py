@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 from vthinker.cli import cli, main
@@ -52,6 +53,12 @@ def test_fit_writes_checkpoint_metrics_and_export(tiny_model_dir, toy_dir, tmp_p
     export = next(out.rglob("hf"))
     assert (export / "model.safetensors").is_file() and (export / "chat_template.jinja").is_file()
     assert (out / "logs").is_dir()
+    # The MetricsPlot callback of the demo config drew the curves.
+    png = next(out.rglob("metrics.png"))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    history = json.loads(next(out.rglob("metrics_history.json")).read_text())
+    assert [s for s, _ in history["train/loss"]] == [1, 2]
+    assert len(history["val/loss"]) == 1
 
 
 def test_predict_generates_parsed_answers(tiny_model_dir, toy_dir, tmp_path):
