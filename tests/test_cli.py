@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+import torch
+
 from vthinker.cli import cli, main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,8 +63,14 @@ def test_fit_writes_checkpoint_metrics_and_export(tiny_model_dir, toy_dir, tmp_p
     assert len(history["val/loss"]) == 1
 
 
-def test_predict_generates_parsed_answers(tiny_model_dir, toy_dir, tmp_path):
+def test_predict_from_checkpoint_writes_jsonl(tiny_model_dir, toy_dir, tmp_path):
     out = tmp_path / "pred"
+    fit = cli(["fit", *_args(tiny_model_dir, toy_dir, out), "--trainer.max_steps", "1"])
+    ckpt = next(out.rglob("last.ckpt"))
+    writer = {
+        "class_path": "vthinker.training.callbacks.JsonlPredictionWriter",
+        "init_args": {"path": str(out / "predictions.jsonl")},
+    }
     c = cli(
         [
             "predict",
@@ -70,14 +78,24 @@ def test_predict_generates_parsed_answers(tiny_model_dir, toy_dir, tmp_path):
             "--model.init_args.generation.max_new_tokens",
             "8",
             "--data.init_args.limit",
-            "2",
+            "3",
             "--trainer.callbacks",
-            "[]",
+            json.dumps([writer]),
+            "--ckpt_path",
+            str(ckpt),
         ]
     )
-    preds = [p for batch in c.trainer.predict_loop.predictions for p in batch]
-    assert [p["id"] for p in preds] == [s.id for s in c.datamodule.datasets["predict"].samples[:2]]
-    assert all(set(p) >= {"output", "answer", "gold", "well_formed", "spans"} for p in preds)
+    # The checkpoint's weights were loaded, not the tiny model's initial ones.
+    trained = dict(fit.model.policy.named_parameters())
+    for name, p in c.model.policy.named_parameters():
+        assert torch.equal(p, trained[name]), name
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == [s.id for s in c.datamodule.datasets["predict"].samples]
+    assert 1 <= len(rows) <= 3
+    # --model.init_args.generation wins over the settings the checkpoint was trained with.
+    n_tokens = [len(c.model.processor.tokenizer(r["output"])["input_ids"]) for r in rows]
+    assert max(n_tokens) <= 8 + 2, n_tokens  # (re-tokenising may merge/split a little)
+    assert all(set(r) >= {"output", "answer", "gold", "well_formed", "spans"} for r in rows)
 
 
 def test_tool_commands(tmp_path, capsys):

@@ -539,7 +539,9 @@ def test_answer_and_contents_are_stripped_multiline() -> None:
 
 
 def test_empty_answer_is_empty_string_not_none() -> None:
-    trace = parse_trace("<time>00:01-00:02</time><caption></caption><think></think><answer></answer>")
+    trace = parse_trace(
+        "<time>00:01-00:02</time><caption></caption><think></think><answer></answer>"
+    )
     assert trace.answer == ""
     assert trace.well_formed is True
     assert trace.segments[0].caption == ""

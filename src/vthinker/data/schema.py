@@ -99,7 +99,7 @@ class VideoSample:
                 raise SampleError(f"sample {self.id!r}: evidence span ends before it starts: {e}")
         if self.problem_type == "multiple choice" and self.options:
             letters = LETTERS[: len(self.options)]
-            if self.answer not in letters:
+            if len(self.answer) != 1 or self.answer not in letters:  # not a substring test
                 raise SampleError(
                     f"sample {self.id!r}: answer {self.answer!r} is not one of the option letters "
                     f"{', '.join(letters)}"
@@ -306,7 +306,9 @@ def iter_jsonl(
                 continue
             try:
                 try:
-                    record = json.loads(line)
+                    # Without the newline, so an error at the end of the line reports its
+                    # column in this line rather than "column 1" of a phantom next line.
+                    record = json.loads(line.rstrip("\r\n"))
                 except json.JSONDecodeError as err:
                     raise SampleError(f"invalid JSON ({err.msg} at column {err.colno})") from err
                 use_r1 = fmt == "video_r1" or (

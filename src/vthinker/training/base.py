@@ -89,7 +89,9 @@ class VideoLLMModule(L.LightningModule):
         export_hf: bool = True,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["optimizer"])
+        # Decoding settings are chosen at predict/test time: keep them out of the checkpoint's
+        # hyperparameters, which LightningCLI would otherwise apply over the command line.
+        self.save_hyperparameters(ignore=["optimizer", "generation"])
         self.policy_config = policy
         self.optimizer_factory = optimizer
         self.lr_schedule = lr_schedule or LRSchedule()

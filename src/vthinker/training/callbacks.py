@@ -1,4 +1,7 @@
-"""Callbacks: curves people would rather look at than read.
+"""Callbacks: curves people would rather look at than read, and predictions on disk.
+
+`JsonlPredictionWriter` appends each ``predict`` batch's results to a JSONL file as
+soon as the batch is done, so a crash loses at most the batch in flight.
 
 `MetricsPlot` records chosen metrics as they are logged and, when fit ends or
 crashes, writes them as ``metrics_history.json`` and a PNG of one panel per
@@ -15,11 +18,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_only
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MetricsPlot", "plot_history"]
+__all__ = ["JsonlPredictionWriter", "MetricsPlot", "plot_history"]
 
 
 class MetricsPlot(L.Callback):
@@ -102,3 +106,39 @@ def plot_history(history: dict[str, list[tuple[int, float]]], path: str | Path) 
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+class JsonlPredictionWriter(BasePredictionWriter):
+    """Write ``predict_step`` results (lists of JSON-able dicts) to a JSONL file.
+
+    Args:
+        path: Output file; with several processes, rank ``r > 0`` writes ``<stem>.rank<r>.jsonl``.
+        overwrite: Start a fresh file at the beginning of ``predict`` (else append).
+    """
+
+    def __init__(self, path: str, overwrite: bool = True) -> None:
+        super().__init__(write_interval="batch")
+        self.path = Path(path)
+        self.overwrite = overwrite
+
+    def _file(self, trainer: L.Trainer) -> Path:
+        if trainer.global_rank == 0:
+            return self.path
+        return self.path.with_name(f"{self.path.stem}.rank{trainer.global_rank}{self.path.suffix}")
+
+    def on_predict_start(self, trainer, pl_module) -> None:
+        f = self._file(trainer)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        if self.overwrite:
+            f.write_text("")
+
+    def write_on_batch_end(
+        self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx
+    ) -> None:
+        with self._file(trainer).open("a", encoding="utf-8") as f:
+            for row in prediction:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        if trainer.global_rank == 0:
+            print(f"predictions: {self.path}")
