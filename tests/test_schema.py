@@ -650,3 +650,24 @@ def test_non_strict_skips_malformed_video_r1_records(tmp_path: Path) -> None:
     assert [s.id for s in got] == ["17"]
     assert [ln for ln, _ in report.skipped] == [1, 2, 3]
     assert report.skipped[2] == (3, "expected a JSON object, got int")
+
+
+def test_undecodable_line_is_a_bad_record_not_a_crash(tmp_path):
+    from vthinker.data.schema import ReadReport, SampleError, VideoSample, iter_jsonl
+
+    good = VideoSample(id="ok", video="v.mp4", question="q?", answer="3", problem_type="numerical")
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(json.dumps(good.to_dict()).encode() + b"\n" + b'{"id": "\xff\xfe"}\n')
+    report = ReadReport(str(path))
+    assert [s.id for s in iter_jsonl(path, strict=False, report=report)] == ["ok"]
+    assert report.skipped == [(2, "not UTF-8 text (byte 9)")]  # 1-based: `{"id": "` is 8 bytes
+    with pytest.raises(SampleError, match=r"mixed\.jsonl:2: not UTF-8"):
+        list(iter_jsonl(path))
+
+
+def test_unknown_format_is_rejected(tmp_path):
+    from vthinker.data.schema import iter_jsonl
+
+    (tmp_path / "a.jsonl").write_text("")
+    with pytest.raises(ValueError, match="fmt must be"):
+        list(iter_jsonl(tmp_path / "a.jsonl", fmt="videor1"))

@@ -297,14 +297,20 @@ def iter_jsonl(
         FileNotFoundError: if the file does not exist.
         SampleError: (strict only) naming the file, line and problem.
     """
+    if fmt not in ("auto", "vthinker", "video_r1"):
+        raise ValueError(f"fmt must be 'auto', 'vthinker' or 'video_r1', got {fmt!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"annotation file not found: {path}")
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
                 continue
             try:
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise SampleError(f"not UTF-8 text (byte {err.start + 1})") from err
                 try:
                     # Without the newline, so an error at the end of the line reports its
                     # column in this line rather than "column 1" of a phantom next line.

@@ -1,0 +1,86 @@
+"""Policy loading options: LoRA targets, vision freezing, attention, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from vthinker.models.policy import (
+    LoraSettings,
+    PolicyConfig,
+    load_policy,
+    load_processor,
+    vision_tower,
+)
+
+
+def test_lora_targets_the_language_model_only(tiny_model_dir):
+    model = load_policy(PolicyConfig(str(tiny_model_dir), dtype="float32", lora=LoraSettings(r=2)))
+    adapted = {n.rsplit(".lora_A", 1)[0] for n, _ in model.named_parameters() if ".lora_A." in n}
+    # 2 layers x 7 projections, none in the vision tower.
+    assert len(adapted) == 14
+    assert all(".language_model." in n for n in adapted)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert all("lora_" in n for n in trainable)
+
+
+def test_lora_can_include_the_vision_tower(tiny_model_dir):
+    model = load_policy(
+        PolicyConfig(
+            str(tiny_model_dir),
+            dtype="float32",
+            lora=LoraSettings(r=2, include_vision=True),
+            freeze_vision=False,
+        )
+    )
+    adapted = [n for n, _ in model.named_parameters() if ".lora_A." in n]
+    # The vision MLPs share the gate/up/down projection names with the language model.
+    assert any(".visual." in n for n in adapted)
+
+
+def test_full_finetune_freezes_only_the_vision_tower(tiny_model_dir):
+    model = load_policy(PolicyConfig(str(tiny_model_dir), dtype="float32"))
+    vt = vision_tower(model)
+    assert vt is not None and not any(p.requires_grad for p in vt.parameters())
+    vision_ids = {id(p) for p in vt.parameters()}
+    assert all(p.requires_grad for p in model.parameters() if id(p) not in vision_ids)
+    unfrozen = load_policy(PolicyConfig(str(tiny_model_dir), dtype="float32", freeze_vision=False))
+    assert all(p.requires_grad for p in unfrozen.parameters())
+
+
+def test_dtype_attention_and_checkpointing(tiny_model_dir):
+    import torch
+
+    model = load_policy(
+        PolicyConfig(
+            str(tiny_model_dir),
+            dtype="bfloat16",
+            attn_implementation="eager",
+            gradient_checkpointing=True,
+        )
+    )
+    assert next(model.parameters()).dtype == torch.bfloat16
+    assert model.config._attn_implementation == "eager"
+    assert model.is_gradient_checkpointing if hasattr(model, "is_gradient_checkpointing") else True
+    assert model.config.use_cache is False
+
+
+def test_flash_attention_without_the_package_is_a_clear_error(tiny_model_dir, monkeypatch):
+    import vthinker.models.policy as policy
+
+    monkeypatch.setattr(policy, "_has_flash_attn", lambda: False)
+    with pytest.raises(ValueError, match=r"pip install -e '\.\[flash\]'"):
+        PolicyConfig(str(tiny_model_dir), attn_implementation="flash_attention_2")
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(OSError, match="cannot load a processor"):
+        load_processor(str(tmp_path / "no-such-model"))
+    with pytest.raises(OSError, match="cannot load model"):
+        load_policy(PolicyConfig(str(tmp_path / "no-such-model")))
+
+
+def test_bad_lora_settings():
+    with pytest.raises(ValueError, match="rank"):
+        LoraSettings(r=0)
+    with pytest.raises(ValueError, match="target_modules"):
+        LoraSettings(target_modules=[])
