@@ -31,7 +31,11 @@ class SFTModule(VideoLLMModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         self.note_skipped(batch, "train")
         if not batch["samples"]:
-            return None  # every sample in this batch was skipped (reported at epoch end)
+            # Every sample in this batch was skipped (reported at epoch end). Alone, skip the
+            # step; under data parallelism every rank must run backward, so use a zero loss.
+            if self.trainer.world_size > 1:
+                return sum(p.sum() for p in self.policy.parameters() if p.requires_grad) * 0.0
+            return None
         loss, n_tokens = self._loss(batch)
         bs = len(batch["samples"])
         self.log("train/loss", loss, prog_bar=True, batch_size=bs)
