@@ -1,0 +1,214 @@
+"""GRPO math in plain PyTorch: group-relative advantages, token log-probs, the clipped
+policy-gradient loss with its aggregation variants, and the k3 KL estimator.
+
+Conventions (rows are completions, ``N = num_prompts * group_size``, rows of one
+group are contiguous; ``C`` is the completion width):
+
+* Advantage (DeepSeekMath GRPO, Video-Thinker): ``A_i = (r_i - mean(r_group)) /
+  (std(r_group) + eps)`` with the *unbiased* group std (``torch.std``, as TRL and
+  Video-R1 compute it). ``scale="batch"`` divides by the std of all rewards in the
+  batch instead; ``scale="none"`` only centres (Dr. GRPO). A group whose rewards are
+  all equal gets zero advantage, never NaN.
+* Per-token objective: ``-min(ρ A, clip(ρ, 1-ε_low, 1+ε_high) A) + β KL_k3`` with
+  ``ρ = exp(logp - old_logp)`` and ``KL_k3 = exp(ref - logp) - (ref - logp) - 1``.
+* Aggregation (``loss_type``): ``grpo`` per-sequence token mean, then mean over
+  sequences; ``bnpo`` token mean over the batch; ``dr_grpo`` token sum over
+  ``(num_sequences * max_completion_len)``; ``dapo`` token mean over the *global*
+  batch (all micro-batches and ranks of one optimizer step: pass ``num_tokens``).
+  The normalisers ``num_sequences`` / ``num_tokens`` let a caller split a batch into
+  micro-batches whose losses add up exactly to the full-batch loss.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "GRPOStats",
+    "LossType",
+    "grpo_loss",
+    "group_advantages",
+    "kl_k3",
+    "masked_mean",
+    "token_entropy",
+    "token_logprobs",
+]
+
+LossType = Literal["grpo", "bnpo", "dr_grpo", "dapo"]
+
+
+def group_advantages(
+    rewards: torch.Tensor,
+    group_size: int,
+    scale: Literal["group", "batch", "none"] = "group",
+    eps: float = 1e-4,
+) -> torch.Tensor:
+    """Group-relative advantages.
+
+    Args:
+        rewards: Total reward per completion; groups are contiguous rows.
+        group_size: Completions per prompt (G).
+        scale: ``group`` (divide by the group std), ``batch`` (by the batch std) or ``none``.
+        eps: Added to the std.
+
+    Shape:
+        rewards: (N,) with N divisible by G → advantages: (N,)
+    """
+    if rewards.ndim != 1 or rewards.numel() % group_size != 0:
+        raise ValueError(
+            f"rewards must be 1-D with a length divisible by group_size={group_size}, "
+            f"got shape {tuple(rewards.shape)}"
+        )
+    r = rewards.float().view(-1, group_size)  # (B, G)
+    centred = r - r.mean(dim=1, keepdim=True)  # (B, G)
+    if scale == "none":
+        return centred.view(-1)
+    if group_size == 1 and scale == "group":
+        std = torch.zeros_like(r)
+    elif scale == "group":
+        std = r.std(dim=1, keepdim=True).expand_as(r)  # (B, G), unbiased
+    elif scale == "batch":
+        std = r.flatten().std().expand_as(r) if r.numel() > 1 else torch.zeros_like(r)  # (B, G)
+    else:
+        raise ValueError(f"scale must be 'group', 'batch' or 'none', got {scale!r}")
+    return (centred / (std + eps)).view(-1)
+
+
+def token_logprobs(logits: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
+    """Log-probability of each token under ``logits`` (float32 math, no full softmax copy).
+
+    Shape:
+        logits: (B, T, V), token_ids: (B, T) → (B, T)
+    """
+    logits = logits.float()
+    picked = logits.gather(-1, token_ids.unsqueeze(-1)).squeeze(-1)  # (B, T)
+    return picked - torch.logsumexp(logits, dim=-1)
+
+
+def token_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of each next-token distribution.
+
+    Shape:
+        logits: (B, T, V) → (B, T)
+    """
+    logp = F.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Schulman's k3 estimator of KL(π || π_ref) per token: ``e^{d} - d - 1``, ``d = ref - logp``.
+
+    Non-negative, unbiased for samples from π. Shapes are preserved.
+    """
+    d = ref_logp - logp
+    return torch.exp(d) - d - 1.0
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` where ``mask`` is 1 (0 when the mask is empty)."""
+    m = mask.to(x.dtype)
+    return (x * m).sum() / m.sum().clamp(min=1.0)
+
+
+class GRPOStats(NamedTuple):
+    """Detached statistics of one `grpo_loss` call (token means over the mask)."""
+
+    policy_loss: torch.Tensor  # scalar, the loss without the KL term
+    kl: torch.Tensor  # scalar, mean k3 KL (0 when beta == 0 and no reference)
+    clip_low: torch.Tensor  # scalar, fraction of tokens with ρ < 1-ε_low and A < 0
+    clip_high: torch.Tensor  # scalar, fraction of tokens with ρ > 1+ε_high and A > 0
+    ratio_mean: torch.Tensor  # scalar, mean ρ
+
+
+def _aggregate(
+    per_token: torch.Tensor,
+    mask: torch.Tensor,
+    loss_type: LossType,
+    max_completion_len: int | None,
+    num_sequences: int | None,
+    num_tokens: float | torch.Tensor | None,
+) -> torch.Tensor:
+    m = mask.to(per_token.dtype)
+    n_seq = per_token.shape[0] if num_sequences is None else num_sequences
+    if loss_type == "grpo":
+        per_seq = (per_token * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B,)
+        return per_seq.sum() / n_seq
+    if loss_type in ("bnpo", "dapo"):
+        denom = m.sum() if num_tokens is None else num_tokens
+        if isinstance(denom, torch.Tensor):
+            denom = denom.clamp(min=1.0)
+        else:
+            denom = max(float(denom), 1.0)
+        return (per_token * m).sum() / denom
+    if loss_type == "dr_grpo":
+        width = per_token.shape[1] if max_completion_len is None else max_completion_len
+        return (per_token * m).sum() / (n_seq * width)
+    raise ValueError(f"loss_type must be grpo, bnpo, dr_grpo or dapo, got {loss_type!r}")
+
+
+def grpo_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    ref_logp: torch.Tensor | None,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    beta: float = 0.04,
+    eps_low: float = 0.2,
+    eps_high: float = 0.2,
+    loss_type: LossType = "grpo",
+    *,
+    max_completion_len: int | None = None,
+    num_sequences: int | None = None,
+    num_tokens: float | torch.Tensor | None = None,
+) -> tuple[torch.Tensor, GRPOStats]:
+    """The clipped GRPO objective with an optional k3 KL penalty.
+
+    Args:
+        logp: Log-probs of the completion tokens under the current policy (with grad).
+        old_logp: The same under the policy that sampled them (detached).
+        ref_logp: The same under the reference policy; None (or ``beta == 0``) drops the KL.
+        advantages: One advantage per completion.
+        mask: 1 for completion tokens up to and including EOS/stop, else 0.
+        beta: KL coefficient.
+        eps_low: Lower clip range (ρ ≥ 1 - eps_low).
+        eps_high: Upper clip range (ρ ≤ 1 + eps_high; DAPO's clip-higher uses 0.28).
+        loss_type: Aggregation (module docstring).
+        max_completion_len: ``dr_grpo`` constant; default: the mask's width.
+        num_sequences: Sequences in the whole batch when this call sees a micro-batch.
+        num_tokens: Masked tokens in the whole (``bnpo``) or global (``dapo``) batch.
+
+    Returns:
+        The scalar loss and detached `GRPOStats`.
+
+    Shape:
+        logp, old_logp, ref_logp, mask: (B, C); advantages: (B,)
+    """
+    if logp.shape != old_logp.shape or logp.shape != mask.shape:
+        raise ValueError(
+            f"shape mismatch: logp {tuple(logp.shape)}, old_logp {tuple(old_logp.shape)}, "
+            f"mask {tuple(mask.shape)}"
+        )
+    adv = advantages.to(logp.dtype).unsqueeze(1)  # (B, 1)
+    ratio = torch.exp(logp - old_logp)  # (B, C)
+    clipped = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)  # (B, C)
+    per_token = -torch.min(ratio * adv, clipped * adv)  # (B, C)
+    policy_part = per_token
+    kl = torch.zeros_like(logp)
+    if beta != 0.0 and ref_logp is not None:
+        kl = kl_k3(logp, ref_logp)  # (B, C)
+        per_token = per_token + beta * kl
+    agg = (max_completion_len, num_sequences, num_tokens)
+    loss = _aggregate(per_token, mask, loss_type, *agg)
+    with torch.no_grad():
+        m = mask.to(logp.dtype)
+        stats = GRPOStats(
+            policy_loss=_aggregate(policy_part.detach(), mask, loss_type, *agg),
+            kl=masked_mean(kl.detach(), m),
+            clip_low=masked_mean(((ratio < 1.0 - eps_low) & (adv < 0)).to(logp.dtype), m),
+            clip_high=masked_mean(((ratio > 1.0 + eps_high) & (adv > 0)).to(logp.dtype), m),
+            ratio_mean=masked_mean(ratio.detach(), m),
+        )
+    return loss, stats

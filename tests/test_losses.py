@@ -1,0 +1,200 @@
+"""Exact values for the GRPO math, computed independently with plain Python floats."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+import torch
+
+from vthinker.training.losses import (
+    grpo_loss,
+    group_advantages,
+    kl_k3,
+    token_entropy,
+    token_logprobs,
+)
+
+REWARDS = [1.0, 0.0, 2.0, 1.0, 3.0, 3.0, 0.0, 6.0]  # two groups of 4
+
+
+def _adv_ref(rewards, g, scale, eps):
+    out = []
+    all_std = statistics.stdev(rewards)  # unbiased, n-1
+    for k in range(0, len(rewards), g):
+        grp = rewards[k : k + g]
+        mu = sum(grp) / g
+        std = statistics.stdev(grp)
+        for r in grp:
+            if scale == "group":
+                out.append((r - mu) / (std + eps))
+            elif scale == "batch":
+                out.append((r - mu) / (all_std + eps))
+            else:
+                out.append(r - mu)
+    return out
+
+
+@pytest.mark.parametrize("scale", ["group", "batch", "none"])
+def test_group_advantages_each_scale(scale):
+    got = group_advantages(torch.tensor(REWARDS), 4, scale=scale, eps=1e-4).tolist()
+    assert got == pytest.approx(_adv_ref(REWARDS, 4, scale, 1e-4), rel=1e-5, abs=1e-7)
+
+
+def test_group_advantages_hand_values():
+    # group [1, 0, 2, 1]: mean 1, unbiased std sqrt(2/3) = 0.816497
+    got = group_advantages(torch.tensor([1.0, 0.0, 2.0, 1.0]), 4, eps=0.0)
+    s = math.sqrt(2 / 3)
+    assert got.tolist() == pytest.approx([0.0, -1 / s, 1 / s, 0.0])
+
+
+def test_zero_std_group_gets_zero_advantage_not_nan():
+    got = group_advantages(torch.tensor([1.0, 1.0, 1.0, 0.0, 1.0, 0.0]), 3)
+    assert not torch.isnan(got).any()
+    assert got[:3].tolist() == [0.0, 0.0, 0.0]
+    assert got[3:].tolist() == pytest.approx(
+        [-1 / 3 / (math.sqrt(1 / 3) + 1e-4)] * 1
+        + [2 / 3 / (math.sqrt(1 / 3) + 1e-4)]
+        + [-1 / 3 / (math.sqrt(1 / 3) + 1e-4)]
+    )
+    assert group_advantages(torch.tensor([5.0]), 1).tolist() == [0.0]
+
+
+def test_group_advantages_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="divisible"):
+        group_advantages(torch.zeros(5), 4)
+
+
+def test_kl_k3_exact():
+    logp = torch.tensor([-1.0, -2.0, -0.5])
+    ref = torch.tensor([-1.0, -1.0, -2.5])
+    want = [math.exp(r - p) - (r - p) - 1 for p, r in zip(logp.tolist(), ref.tolist(), strict=True)]
+    assert kl_k3(logp, ref).tolist() == pytest.approx(want)
+    assert want[0] == 0.0 and all(w >= 0 for w in want)
+
+
+def test_token_logprobs_and_entropy_exact():
+    logits = torch.tensor([[[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]])
+    ids = torch.tensor([[2, 1]])
+    z = math.log(math.exp(1) + math.exp(2) + math.exp(3))
+    assert token_logprobs(logits, ids).tolist()[0] == pytest.approx([3 - z, -math.log(3)])
+    probs = [math.exp(v - z) for v in (1.0, 2.0, 3.0)]
+    h0 = -sum(p * math.log(p) for p in probs)
+    assert token_entropy(logits).tolist()[0] == pytest.approx([h0, math.log(3)])
+
+
+# A batch of 2 completions, width 3; the second has 2 real tokens.
+LOGP = [[-1.0, -0.5, -2.0], [-0.2, -1.5, -3.0]]
+OLD = [[-1.1, -0.9, -2.0], [-0.1, -1.0, -1.0]]
+REF = [[-1.0, -0.7, -1.5], [-0.4, -1.2, -2.0]]
+MASK = [[1, 1, 1], [1, 1, 0]]
+ADV = [1.0, -2.0]
+
+
+def _per_token_ref(beta, lo, hi):
+    """Plain-Python per-token objective and its pieces."""
+    rows = []
+    for lp_row, old_row, ref_row, a in zip(LOGP, OLD, REF, ADV, strict=True):
+        row = []
+        for lp, old, ref in zip(lp_row, old_row, ref_row, strict=True):
+            rho = math.exp(lp - old)
+            clipped = min(max(rho, 1 - lo), 1 + hi)
+            pg = -min(rho * a, clipped * a)
+            kl = math.exp(ref - lp) - (ref - lp) - 1
+            row.append((pg + beta * kl, pg, kl, rho))
+        rows.append(row)
+    return rows
+
+
+def _tensors():
+    return (
+        torch.tensor(LOGP, requires_grad=True),
+        torch.tensor(OLD),
+        torch.tensor(REF),
+        torch.tensor(ADV),
+        torch.tensor(MASK),
+    )
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo", "dapo"])
+def test_every_loss_type_exact(loss_type):
+    beta, lo, hi = 0.04, 0.2, 0.28
+    rows = _per_token_ref(beta, lo, hi)
+    kept = [
+        [t[0] for t, m in zip(r, mr, strict=True) if m] for r, mr in zip(rows, MASK, strict=True)
+    ]
+    if loss_type == "grpo":
+        want = sum(sum(k) / len(k) for k in kept) / 2
+    elif loss_type in ("bnpo", "dapo"):
+        want = sum(sum(k) for k in kept) / 5
+    else:  # dr_grpo: sum / (batch * width)
+        want = sum(sum(k) for k in kept) / (2 * 3)
+    logp, old, ref, adv, mask = _tensors()
+    loss, stats = grpo_loss(logp, old, ref, adv, mask, beta, lo, hi, loss_type)
+    assert loss.item() == pytest.approx(want, rel=1e-5, abs=1e-7)
+    kls = [t[2] for r, mr in zip(rows, MASK, strict=True) for t, m in zip(r, mr, strict=True) if m]
+    assert stats.kl.item() == pytest.approx(sum(kls) / 5, rel=1e-5, abs=1e-7)
+    ratios = [
+        t[3] for r, mr in zip(rows, MASK, strict=True) for t, m in zip(r, mr, strict=True) if m
+    ]
+    assert stats.ratio_mean.item() == pytest.approx(sum(ratios) / 5, rel=1e-5, abs=1e-7)
+    loss.backward()
+    assert logp.grad[1, 2] == 0.0  # masked token gets no gradient
+
+
+def test_clipping_at_both_bounds():
+    # Row 0: A > 0, ratios e^0.1=1.105 (inside), e^0.4=1.49 (above 1.28: clipped), e^0=1.
+    # Row 1: A < 0, ratios e^-0.1=0.905 (inside), e^-0.5=0.607 (below 0.8: clipped), e^-2 (clipped).
+    logp, old, ref, adv, mask = _tensors()
+    _, stats = grpo_loss(logp, old, None, adv, torch.ones(2, 3), 0.0, 0.2, 0.28, "bnpo")
+    assert stats.clip_high.item() == pytest.approx(1 / 6)
+    assert stats.clip_low.item() == pytest.approx(2 / 6)
+    # Gradient vanishes exactly on clipped tokens (the min picks the constant clipped term).
+    loss, _ = grpo_loss(logp, old, None, adv, torch.ones(2, 3), 0.0, 0.2, 0.28, "bnpo")
+    loss.backward()
+    assert logp.grad[0, 1] == 0.0 and logp.grad[1, 1] == 0.0 and logp.grad[1, 2] == 0.0
+    # Unclipped token: d/dlogp of -(rho * A)/6 = -rho * A / 6.
+    assert logp.grad[0, 0].item() == pytest.approx(-math.exp(0.1) * 1.0 / 6, rel=1e-5, abs=1e-7)
+    assert logp.grad[1, 0].item() == pytest.approx(-math.exp(-0.1) * -2.0 / 6, rel=1e-5, abs=1e-7)
+
+
+def test_ratio_one_and_zero_advantage_give_zero_policy_loss():
+    lp = torch.tensor([[-1.0, -2.0]], requires_grad=True)
+    loss, stats = grpo_loss(lp, lp.detach(), None, torch.zeros(1), torch.ones(1, 2), 0.0)
+    assert loss.item() == 0.0 and stats.ratio_mean.item() == 1.0
+
+
+def test_beta_zero_ignores_reference():
+    logp, old, ref, adv, mask = _tensors()
+    a, _ = grpo_loss(logp, old, ref, adv, mask, 0.0)
+    b, _ = grpo_loss(logp, old, None, adv, mask, 0.0)
+    assert a.item() == b.item()
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "bnpo", "dr_grpo", "dapo"])
+def test_micro_batches_add_up_to_the_full_batch(loss_type):
+    logp, old, ref, adv, mask = _tensors()
+    full, _ = grpo_loss(logp, old, ref, adv, mask, 0.04, loss_type=loss_type)
+    parts = sum(
+        grpo_loss(
+            logp[i : i + 1],
+            old[i : i + 1],
+            ref[i : i + 1],
+            adv[i : i + 1],
+            mask[i : i + 1],
+            0.04,
+            loss_type=loss_type,
+            max_completion_len=3,
+            num_sequences=2,
+            num_tokens=mask.sum(),
+        )[0]
+        for i in range(2)
+    )
+    assert parts.item() == pytest.approx(full.item(), rel=1e-5, abs=1e-7)
+
+
+def test_empty_mask_row_does_not_produce_nan():
+    logp = torch.tensor([[-1.0, -1.0]])
+    loss, stats = grpo_loss(logp, logp, logp, torch.ones(1), torch.zeros(1, 2), 0.04)
+    assert loss.item() == 0.0 and not math.isnan(stats.kl.item())
