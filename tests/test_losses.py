@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from vthinker.training.losses import (
-    grpo_loss,
     group_advantages,
+    grpo_loss,
     kl_k3,
     token_entropy,
     token_logprobs,
@@ -146,7 +146,7 @@ def test_every_loss_type_exact(loss_type):
 def test_clipping_at_both_bounds():
     # Row 0: A > 0, ratios e^0.1=1.105 (inside), e^0.4=1.49 (above 1.28: clipped), e^0=1.
     # Row 1: A < 0, ratios e^-0.1=0.905 (inside), e^-0.5=0.607 (below 0.8: clipped), e^-2 (clipped).
-    logp, old, ref, adv, mask = _tensors()
+    logp, old, _ref, adv, _mask = _tensors()
     _, stats = grpo_loss(logp, old, None, adv, torch.ones(2, 3), 0.0, 0.2, 0.28, "bnpo")
     assert stats.clip_high.item() == pytest.approx(1 / 6)
     assert stats.clip_low.item() == pytest.approx(2 / 6)

@@ -29,8 +29,8 @@ import torch.nn.functional as F
 __all__ = [
     "GRPOStats",
     "LossType",
-    "grpo_loss",
     "group_advantages",
+    "grpo_loss",
     "kl_k3",
     "masked_mean",
     "token_entropy",
@@ -138,10 +138,7 @@ def _aggregate(
         return per_seq.sum() / n_seq
     if loss_type in ("bnpo", "dapo"):
         denom = m.sum() if num_tokens is None else num_tokens
-        if isinstance(denom, torch.Tensor):
-            denom = denom.clamp(min=1.0)
-        else:
-            denom = max(float(denom), 1.0)
+        denom = denom.clamp(min=1.0) if isinstance(denom, torch.Tensor) else max(float(denom), 1.0)
         return (per_token * m).sum() / denom
     if loss_type == "dr_grpo":
         width = per_token.shape[1] if max_completion_len is None else max_completion_len
