@@ -6,7 +6,14 @@ checked before anything runs. Two helper commands prepare offline assets:
 
 - ``vthinker make-tiny [OUT]``: build the tiny random Qwen2.5-VL used by tests and
   the demo (default ``outputs/tiny-qwen2.5-vl``);
-- ``vthinker make-toy-data [--out data/toy]``: write the synthetic toy dataset.
+- ``vthinker make-toy-data [--out data/toy]``: write the synthetic toy dataset;
+- ``vthinker export SOURCE --out DIR``: merge a checkpoint or LoRA adapter into a plain
+  Hugging Face model folder.
+
+and one that reads evaluation results:
+
+- ``vthinker report RUN_DIR... [--out DIR]``: compare evaluation runs in one Markdown
+  table (models × benchmarks, with the published numbers as reference rows) and plots.
 """
 
 from __future__ import annotations
@@ -36,9 +43,23 @@ def _make_toy(argv: list[str]) -> None:
     toy_main(argv)
 
 
+def _report(argv: list[str]) -> None:
+    from vthinker.evaluation.report import main as report_main
+
+    report_main(argv)
+
+
+def _export(argv: list[str]) -> None:
+    from vthinker.models.export import main as export_main
+
+    export_main(argv)
+
+
 TOOLS: dict[str, Callable[[list[str]], None]] = {
+    "export": _export,
     "make-tiny": _make_tiny,
     "make-toy-data": _make_toy,
+    "report": _report,
 }
 
 

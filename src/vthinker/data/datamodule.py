@@ -9,6 +9,11 @@ unless `connect` was called.
 Bad annotation records are reported (file, line, reason) and skipped, or stop the
 run with ``strict: true``. Bad videos are skipped at load time and reported by the
 module at the end of each epoch (see `vthinker.training.base`).
+
+Resumable runs: ids in ``exclude_ids``, and for the test/predict splits the ids that
+the LightningModule reports as done (a ``completed_ids(stage)`` method, as
+`vthinker.evaluation.module.EvalModule` has), are dropped after ``limit`` is applied,
+so their videos are never decoded again. A split left empty that way is not an error.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class VideoQADataModule(L.LightningDataModule):
         num_workers: DataLoader worker processes (decoding runs there).
         strict: Stop at the first bad annotation record instead of skipping it.
         limit: Use only the first ``limit`` samples of each file (quick runs).
+        exclude_ids: Sample ids to leave out of every split (applied after ``limit``).
     """
 
     def __init__(
@@ -70,6 +76,7 @@ class VideoQADataModule(L.LightningDataModule):
         num_workers: int = 0,
         strict: bool = False,
         limit: int | None = None,
+        exclude_ids: list[str] | None = None,
     ) -> None:
         super().__init__()
         if fmt not in ("auto", "vthinker", "video_r1"):
@@ -91,6 +98,8 @@ class VideoQADataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.strict = strict
         self.limit = limit
+        self.exclude_ids = set(exclude_ids or ())
+        self.excluded: dict[str, int] = {}
         self.processor: Any = None
         self.datasets: dict[str, VideoQADataset] = {}
         self.reports: dict[str, ReadReport] = {}
@@ -114,8 +123,26 @@ class VideoQADataModule(L.LightningDataModule):
         if not samples:
             raise ValueError(f"{path}: no usable samples ({report.summary()})")
         self.reports[key] = report
+        exclude = self._ids_to_exclude(key)
+        if exclude:
+            kept = [s for s in samples if s.id not in exclude]
+            self.excluded[key] = len(samples) - len(kept)
+            if self.excluded[key]:
+                log.info(
+                    "%s: %d sample(s) already done, %d left", path, self.excluded[key], len(kept)
+                )
+            samples = kept
         root = self.video_root if self.video_root is not None else Path(path).parent
         return VideoQADataset(samples, video_root=root, frames=self.frames)
+
+    def _ids_to_exclude(self, key: str) -> set[str]:
+        """``exclude_ids`` plus, for test/predict, the module's ``completed_ids(stage)``."""
+        ids = set(self.exclude_ids)
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        completed = getattr(module, "completed_ids", None)
+        if key in ("test", "predict") and callable(completed):
+            ids |= set(completed(key))
+        return ids
 
     def setup(self, stage: str | None = None) -> None:
         if self.processor is None and self.trainer is not None:
@@ -165,13 +192,18 @@ class VideoQADataModule(L.LightningDataModule):
             pin_memory=torch.cuda.is_available(),
         )
 
+    def _mode(self, stage: str) -> str:
+        """The collate mode the LightningModule asks for (``collate_modes``), default train."""
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        return getattr(module, "collate_modes", {}).get(stage, "train")
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader("fit", "train", shuffle=True)
+        return self._loader("fit", self._mode("train"), shuffle=True)
 
     def val_dataloader(self) -> DataLoader | list:
         if "val" not in self.datasets:
             return []
-        return self._loader("val", "train", shuffle=False)
+        return self._loader("val", self._mode("val"), shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", "generate", shuffle=False)

@@ -77,8 +77,13 @@ class VideoLLMModule(L.LightningModule):
         lr_schedule: Warmup + decay per optimizer step.
         generation: Decoding settings for ``predict``.
         export_hf: At the end of ``fit``, save the model (adapters only with LoRA) and
-            processor as a Hugging Face folder ``<log_dir>/hf``.
+            processor as a Hugging Face folder.
+        export_dir: Where to export (default ``<log_dir>/hf``).
     """
+
+    # How the DataModule collates batches for this module: ``train`` (prompt + target
+    # with labels) or ``generate`` (prompt only, left padded).
+    collate_modes: dict[str, str] = {"train": "train", "val": "train"}
 
     def __init__(
         self,
@@ -87,6 +92,7 @@ class VideoLLMModule(L.LightningModule):
         lr_schedule: LRSchedule | None = None,
         generation: GenerationSettings | None = None,
         export_hf: bool = True,
+        export_dir: str | None = None,
     ) -> None:
         super().__init__()
         # Decoding settings are chosen at predict/test time: keep them out of the checkpoint's
@@ -97,6 +103,7 @@ class VideoLLMModule(L.LightningModule):
         self.lr_schedule = lr_schedule or LRSchedule()
         self.generation = generation or GenerationSettings()
         self.export_hf = export_hf
+        self.export_dir = export_dir
         self.processor = load_processor(policy.name_or_path, policy.trust_remote_code)
         self.model: torch.nn.Module | None = None
         # Adapter-only checkpoints hold a subset of the weights.
@@ -179,9 +186,8 @@ class VideoLLMModule(L.LightningModule):
 
     def on_train_end(self) -> None:
         if self.export_hf:
-            self.export_pretrained(
-                Path(self.trainer.log_dir or self.trainer.default_root_dir) / "hf"
-            )
+            default = Path(self.trainer.log_dir or self.trainer.default_root_dir) / "hf"
+            self.export_pretrained(self.export_dir or default)
 
     @rank_zero_only
     def export_pretrained(self, out_dir: str | Path) -> Path:

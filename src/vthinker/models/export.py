@@ -1,0 +1,102 @@
+"""Turn a training result into a plain Hugging Face model folder.
+
+``vthinker export SOURCE --out DIR`` accepts:
+
+- a Lightning checkpoint (``*.ckpt``) of any vthinker module: full weights, or LoRA
+  adapters only (the policy settings are read from the checkpoint's hyperparameters);
+- a peft adapter folder (``adapter_config.json``, e.g. a LoRA run's ``hf`` export);
+- a full model folder (copied through ``save_pretrained``, e.g. to change dtype).
+
+LoRA adapters are merged into the base weights. A QLoRA run is merged into a base
+loaded *without* quantization (in ``--dtype``), so the result is an ordinary model.
+The output folder loads with ``AutoModelForImageTextToText.from_pretrained`` and
+``AutoProcessor.from_pretrained``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+import torch
+
+from vthinker.models.policy import PolicyConfig, is_peft_model, load_policy, load_processor
+
+log = logging.getLogger(__name__)
+
+__all__ = ["export_merged", "main"]
+
+
+def _policy_from_checkpoint(ckpt: dict) -> PolicyConfig:
+    hp = ckpt.get("hyper_parameters", {})
+    policy = hp.get("policy")
+    if policy is None:
+        raise ValueError("the checkpoint has no 'policy' hyperparameter: not a vthinker module")
+    if isinstance(policy, dict):
+        policy = PolicyConfig(**policy)
+    return policy
+
+
+def export_merged(source: str | Path, out_dir: str | Path, dtype: str = "bfloat16") -> Path:
+    """Write a merged, unquantized HF model folder (weights + processor) to ``out_dir``.
+
+    Raises:
+        FileNotFoundError: if ``source`` does not exist.
+        ValueError: if a checkpoint's weights do not fit the model it names.
+    """
+    source = Path(source)
+    if not source.exists():
+        raise FileNotFoundError(f"nothing to export at {source}")
+    if source.is_file():
+        ckpt = torch.load(source, map_location="cpu", weights_only=False)
+        cfg = dataclasses.replace(
+            _policy_from_checkpoint(ckpt),
+            dtype=dtype,
+            quantization=None,
+            gradient_checkpointing=False,
+        )
+        model = load_policy(cfg)
+        state = {
+            k.removeprefix("model."): v
+            for k, v in ckpt["state_dict"].items()
+            if k.startswith("model.")
+        }
+        result = model.load_state_dict(state, strict=False)
+        if result.unexpected_keys:
+            raise ValueError(
+                f"{source}: {len(result.unexpected_keys)} weights do not belong to "
+                f"{cfg.name_or_path} (e.g. {result.unexpected_keys[0]})"
+            )
+        if cfg.lora is None and result.missing_keys:
+            raise ValueError(
+                f"{source}: full checkpoint misses {len(result.missing_keys)} weights "
+                f"(e.g. {result.missing_keys[0]})"
+            )
+        processor = load_processor(cfg.name_or_path, cfg.trust_remote_code)
+    else:
+        model = load_policy(PolicyConfig(str(source), dtype=dtype))  # type: ignore[arg-type]
+        processor = load_processor(str(source))
+    if is_peft_model(model):
+        model = model.merge_and_unload()
+    model.config.use_cache = True
+    model.eval()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="vthinker export",
+        description="Merge a checkpoint or adapter into a plain Hugging Face model folder.",
+    )
+    parser.add_argument("source", help="a .ckpt file, a peft adapter folder or a model folder")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
+    args = parser.parse_args(argv)
+    out = export_merged(args.source, args.out, args.dtype)
+    print(f"exported {args.source} → {out}")

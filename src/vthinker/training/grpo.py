@@ -1,0 +1,410 @@
+"""GRPO: reinforce the thinking format and the answer with group-relative advantages.
+
+One training step (manual optimization), for a batch of B prompts:
+
+1. **Rollout**: sample G completions per prompt (one batched ``generate``; the video of
+   each prompt is encoded once).
+2. **Rewards**: score every completion with the configured rewards (weighted sum).
+   A NaN total skips the step (counted, never trained on).
+3. **Advantages**: ``(r - mean_group) / (std_group + eps)`` (or batch/none scaling).
+4. **Reference log-probs** (``beta > 0``): LoRA → the same model with adapters
+   disabled; full fine-tuning → a frozen copy made before training.
+5. **Old log-probs** (``num_iterations > 1`` only): once per rollout batch.
+6. **Update**: ``num_iterations`` optimizer steps over the rollout, each accumulating
+   gradients over micro-batches of rows; with ``num_iterations == 1`` the ratio is
+   exactly 1 (old log-probs are the current ones, detached).
+
+Departures from the paper, stated: group size 8 and the unbiased group std follow
+Video-R1 (the paper does not publish them); log-probs divide the logits by the
+sampling temperature (as TRL does).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
+
+from vthinker.models.policy import PolicyConfig, is_peft_model, vision_tower
+from vthinker.rewards.base import Reward, combine
+from vthinker.training.base import GenerationSettings, VideoLLMModule, adamw
+from vthinker.training.losses import LossType, group_advantages, grpo_loss, masked_mean
+from vthinker.training.rollout import (
+    HFRollout,
+    RolloutSettings,
+    Trajectory,
+    completion_logprobs,
+    encode_videos,
+)
+from vthinker.training.schedules import LRSchedule
+
+log = logging.getLogger(__name__)
+
+__all__ = ["GRPOModule", "GRPOSettings"]
+
+
+@dataclass
+class GRPOSettings:
+    """The GRPO algorithm's knobs (defaults: Video-Thinker / Video-R1).
+
+    Attributes:
+        group_size: Completions per prompt (G).
+        beta: KL coefficient (0 loads no reference policy).
+        eps_low: Lower clip range.
+        eps_high: Upper clip range.
+        loss_type: ``grpo``, ``bnpo``, ``dr_grpo`` or ``dapo`` aggregation.
+        scale_rewards: Advantage scaling: ``group``, ``batch`` or ``none``.
+        adv_eps: Added to the std in the advantage.
+        num_iterations: Optimizer passes per rollout batch (mu).
+        micro_batch_size: Completions per forward/backward (None: all at once).
+        max_grad_norm: Gradient clipping by global norm (the paper: 5).
+    """
+
+    group_size: int = 8
+    beta: float = 0.04
+    eps_low: float = 0.2
+    eps_high: float = 0.2
+    loss_type: LossType = "grpo"
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    adv_eps: float = 1e-4
+    num_iterations: int = 1
+    micro_batch_size: int | None = None
+    max_grad_norm: float | None = 5.0
+
+    def __post_init__(self) -> None:
+        if self.group_size < 2:
+            raise ValueError(
+                f"group_size must be >= 2 for group-relative advantages, got {self.group_size}"
+            )
+        if self.num_iterations < 1:
+            raise ValueError(f"num_iterations must be >= 1, got {self.num_iterations}")
+        if self.beta < 0:
+            raise ValueError(f"beta must be >= 0, got {self.beta}")
+        if self.micro_batch_size is not None and self.micro_batch_size < 1:
+            raise ValueError(f"micro_batch_size must be >= 1, got {self.micro_batch_size}")
+
+
+class GRPOModule(VideoLLMModule):
+    """GRPO on a video LLM with swappable rewards.
+
+    Args:
+        policy: The policy to train (usually the SFT export).
+        rewards: Rewards whose weighted sum is the total reward.
+        grpo: Algorithm settings.
+        rollout: Sampling settings.
+        optimizer: Optimizer factory.
+        lr_schedule: LR schedule per optimizer step.
+        generation: Decoding settings for validation and ``predict`` (greedy by default).
+        log_completions_every: Every this many steps, append sample completions to
+            ``<log_dir>/completions.jsonl`` (0: never).
+        export_hf: Export the policy to ``<log_dir>/hf`` at the end of fit.
+        export_dir: Export folder instead of ``<log_dir>/hf``.
+    """
+
+    collate_modes = {"train": "generate", "val": "generate"}
+
+    def __init__(
+        self,
+        policy: PolicyConfig,
+        rewards: list[Reward],
+        grpo: GRPOSettings | None = None,
+        rollout: RolloutSettings | None = None,
+        optimizer: OptimizerCallable = adamw,
+        lr_schedule: LRSchedule | None = None,
+        generation: GenerationSettings | None = None,
+        log_completions_every: int = 50,
+        export_hf: bool = True,
+        export_dir: str | None = None,
+    ) -> None:
+        super().__init__(
+            policy,
+            optimizer=optimizer,
+            lr_schedule=lr_schedule or LRSchedule(kind="constant", warmup_ratio=0.0),
+            generation=generation or GenerationSettings(max_new_tokens=768, do_sample=False),
+            export_hf=export_hf,
+            export_dir=export_dir,
+        )
+        if not rewards:
+            raise ValueError("GRPO needs at least one reward")
+        names = [r.name for r in rewards]
+        if len(set(names)) != len(names):
+            raise ValueError(f"reward names must be unique (set `name`), got {names}")
+        self.automatic_optimization = False
+        self.rewards = list(rewards)
+        self.grpo = grpo or GRPOSettings()
+        self.rollout_settings = rollout or RolloutSettings()
+        self.rollout = HFRollout(self.rollout_settings, self.processor.tokenizer)
+        self.log_completions_every = log_completions_every
+        self.ref_model: torch.nn.Module | None = None
+        self.nan_steps = 0
+        self.strict_loading = False  # the frozen reference copy is never checkpointed
+
+    # --- model and reference ---------------------------------------------------------------
+
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        super().configure_model()
+        if self.grpo.beta > 0 and not is_peft_model(self.policy):
+            # Full fine-tuning: the reference is a frozen copy of the starting policy.
+            ref = copy.deepcopy(self.policy)
+            ref.eval()
+            for p in ref.parameters():
+                p.requires_grad_(False)
+            self.ref_model = ref
+
+    def _vision_frozen(self) -> bool:
+        vt = vision_tower(self.policy)
+        return vt is None or not any(p.requires_grad for p in vt.parameters())
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["state_dict"] = {
+            k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("ref_model.")
+        }
+        super().on_save_checkpoint(checkpoint)
+
+    # --- one step ---------------------------------------------------------------------------
+
+    def _row_chunks(self, n: int) -> Iterator[slice]:
+        step = self.grpo.micro_batch_size or n
+        for i in range(0, n, step):
+            yield slice(i, min(i + step, n))
+
+    @torch.no_grad()
+    def _logprobs(
+        self, model: torch.nn.Module, traj: Trajectory, video_embeds: Any, use_adapters: bool = True
+    ) -> torch.Tensor:
+        outs = []
+        for rows in self._row_chunks(traj.completion_ids.shape[0]):
+            if use_adapters:
+                lp, _ = completion_logprobs(
+                    model,
+                    traj,
+                    rows,
+                    video_embeds=video_embeds,
+                    temperature=self.rollout_settings.temperature,
+                )
+            else:
+                with model.disable_adapter():
+                    lp, _ = completion_logprobs(
+                        model,
+                        traj,
+                        rows,
+                        video_embeds=video_embeds,
+                        temperature=self.rollout_settings.temperature,
+                    )
+            outs.append(lp)
+        return torch.cat(outs)
+
+    def reference_logprobs(self, traj: Trajectory, video_embeds: Any) -> torch.Tensor:
+        """Per-token log-probs under the reference policy. Shape: (N, C)"""
+        if self.ref_model is not None:
+            return self._logprobs(self.ref_model, traj, video_embeds)
+        if not is_peft_model(self.policy):
+            raise RuntimeError("beta > 0 needs a reference: LoRA or a frozen copy")
+        return self._logprobs(self.policy, traj, video_embeds, use_adapters=False)
+
+    def _num_tokens(self, mask: torch.Tensor) -> torch.Tensor:
+        """Token normaliser: this rank's batch (bnpo) or the global batch (dapo)."""
+        n = mask.sum().float()
+        if self.grpo.loss_type == "dapo" and self.trainer.world_size > 1:
+            total = self.all_gather(n).sum()
+            # DDP averages gradients over ranks: scale so the result is sum / global tokens.
+            return total / self.trainer.world_size
+        return n
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.note_skipped(batch, "train")
+        if not batch["samples"]:
+            return
+        g = self.grpo
+        policy = self.policy
+        opt = self.optimizers()
+        sched = self.lr_schedulers()
+        t0 = time.perf_counter()
+
+        # 1. Rollout.
+        policy.eval()
+        traj = self.rollout(policy, batch, g.group_size)
+        t1 = time.perf_counter()
+
+        # 2. Rewards.
+        samples = [s for s in batch["samples"] for _ in range(g.group_size)]
+        breakdown = combine(self.rewards, traj.texts, samples)
+        total = breakdown.total.to(self.device)  # (N,)
+        t2 = time.perf_counter()
+        if torch.isnan(total).any():
+            bad = sorted(
+                {samples[i].id for i in torch.nonzero(torch.isnan(total)).flatten().tolist()}
+            )
+            parts = [
+                n
+                for n, vals in breakdown.parts.items()
+                if any(v is not None and math.isnan(v) for v in vals)
+            ]
+            self.nan_steps += 1
+            rank_zero_warn(
+                f"step {self.global_step}: NaN reward from {parts} on samples {bad}; "
+                f"step skipped ({self.nan_steps} so far)"
+            )
+            self.log(
+                "train/nan_reward_steps", float(self.nan_steps), batch_size=len(batch["samples"])
+            )
+            return
+
+        # 3. Advantages.
+        adv = group_advantages(total, g.group_size, scale=g.scale_rewards, eps=g.adv_eps)  # (N,)
+        mask = traj.completion_mask  # (N, C)
+        n_rows = mask.shape[0]
+
+        # 4-5. Reference and old log-probs (no grad), video encoded once.
+        policy.train()
+        video_embeds = encode_videos(policy, traj) if self._vision_frozen() else None
+        ref_logp = self.reference_logprobs(traj, video_embeds) if g.beta > 0 else None  # (N, C)
+        old_logp = self._logprobs(policy, traj, video_embeds) if g.num_iterations > 1 else None
+        num_tokens = self._num_tokens(mask)
+
+        # 6. Update.
+        sums: dict[str, float] = {}
+        n_tok = float(mask.sum().clamp(min=1))
+        for iteration in range(g.num_iterations):
+            opt.zero_grad()
+            for rows in self._row_chunks(n_rows):
+                logp, entropy = completion_logprobs(
+                    policy,
+                    traj,
+                    rows,
+                    video_embeds=video_embeds,
+                    temperature=self.rollout_settings.temperature,
+                    with_entropy=iteration == 0,
+                )
+                old = logp.detach() if old_logp is None else old_logp[rows]
+                loss, stats = grpo_loss(
+                    logp,
+                    old,
+                    None if ref_logp is None else ref_logp[rows],
+                    adv[rows],
+                    mask[rows],
+                    beta=g.beta,
+                    eps_low=g.eps_low,
+                    eps_high=g.eps_high,
+                    loss_type=g.loss_type,
+                    max_completion_len=self.rollout_settings.max_new_tokens,
+                    num_sequences=n_rows,
+                    num_tokens=num_tokens,
+                )
+                self.manual_backward(loss)
+                if iteration == 0:
+                    w = float(mask[rows].sum()) / n_tok
+                    sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+                    for key in ("kl", "clip_low", "clip_high", "ratio_mean"):
+                        sums[key] = sums.get(key, 0.0) + float(getattr(stats, key)) * w
+                    assert entropy is not None
+                    sums["entropy"] = (
+                        sums.get("entropy", 0.0) + float(masked_mean(entropy, mask[rows])) * w
+                    )
+            if g.max_grad_norm is not None:
+                self.clip_gradients(
+                    opt, gradient_clip_val=g.max_grad_norm, gradient_clip_algorithm="norm"
+                )
+            opt.step()
+            sched.step()
+        t3 = time.perf_counter()
+
+        self._log_step(batch, traj, breakdown, total, sums, (t1 - t0, t2 - t1, t3 - t2))
+        if self.log_completions_every and self.global_step % self.log_completions_every == 0:
+            self._write_completions(traj, samples, breakdown, total)
+
+    # --- logging ---------------------------------------------------------------------------
+
+    def _log_step(
+        self,
+        batch: dict[str, Any],
+        traj: Trajectory,
+        breakdown: Any,
+        total: torch.Tensor,
+        sums: dict[str, float],
+        times: tuple[float, float, float],
+    ) -> None:
+        g = self.grpo.group_size
+        groups = total.view(-1, g)
+        lengths = traj.lengths.float()
+        metrics = {
+            "reward/total_mean": total.mean(),
+            "reward/total_std": total.std() if total.numel() > 1 else total.new_zeros(()),
+            "train/zero_std_groups": (groups.std(dim=1) < 1e-6).float().mean(),
+            "train/loss": sums["loss"],
+            "train/kl": sums["kl"],
+            "train/clip_low": sums["clip_low"],
+            "train/clip_high": sums["clip_high"],
+            "train/ratio": sums["ratio_mean"],
+            "train/entropy": sums["entropy"],
+            "train/completion_len_mean": lengths.mean(),
+            "train/completion_len_max": lengths.max(),
+            "train/truncated": traj.truncated.float().mean(),
+            "train/lr": self.optimizers().param_groups[0]["lr"],
+            "time/rollout": times[0],
+            "time/scoring": times[1],
+            "time/update": times[2],
+        }
+        for name, mean in breakdown.means().items():
+            if not math.isnan(mean):
+                metrics[f"reward/{name}"] = mean
+        if "accuracy" in breakdown.parts and "reward/accuracy" in metrics:
+            metrics["train/accuracy"] = metrics["reward/accuracy"]
+        if "format" in breakdown.parts and "reward/format" in metrics:
+            metrics["train/format_rate"] = metrics["reward/format"]
+        bs = len(batch["samples"])
+        self.log_dict({k: float(v) for k, v in metrics.items()}, batch_size=bs, sync_dist=True)
+        self.log("reward", float(total.mean()), prog_bar=True, batch_size=bs, sync_dist=True)
+        self.log("kl", sums["kl"], prog_bar=True, batch_size=bs, sync_dist=True)
+
+    @rank_zero_only
+    def _write_completions(
+        self, traj: Trajectory, samples: list[Any], breakdown: Any, total: torch.Tensor, k: int = 4
+    ) -> None:
+        folder = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "completions.jsonl").open("a", encoding="utf-8") as f:
+            for i in range(min(k, len(traj.texts))):
+                f.write(
+                    json.dumps(
+                        {
+                            "step": self.global_step,
+                            "id": samples[i].id,
+                            "gold": samples[i].answer,
+                            "reward": float(total[i]),
+                            "parts": {n: v[i] for n, v in breakdown.parts.items()},
+                            "completion": traj.texts[i],
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
+        experiment = getattr(self.logger, "experiment", None)
+        if hasattr(experiment, "add_text"):
+            experiment.add_text("completions", traj.texts[0], self.global_step)
+
+    # --- validation: greedy decode, same rewards ---------------------------------------------
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.note_skipped(batch, "val")
+        if not batch["samples"]:
+            return
+        texts = self.generate_texts(batch)
+        breakdown = combine(self.rewards, texts, batch["samples"])
+        bs = len(batch["samples"])
+        self.log("val/reward_total", float(breakdown.total.mean()), batch_size=bs, sync_dist=True)
+        for name, mean in breakdown.means().items():
+            if not math.isnan(mean):
+                self.log(f"val/{name}", mean, batch_size=bs, sync_dist=True)

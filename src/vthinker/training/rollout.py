@@ -1,0 +1,288 @@
+"""Rollouts: sample G completions per prompt, and score them under a policy.
+
+`HFRollout` samples a whole batch of prompts × G completions in one batched
+``generate`` call (``num_return_sequences=G``). transformers encodes the video of each
+prompt once and repeats the resulting embeddings across the group, so the vision
+tower runs once per prompt, not G times. Generation stops at EOS or after a stop
+string (``</answer>``); the KV cache is on; prompts are left padded.
+
+The rollout sits behind the small `Rollout` protocol (``__call__(model, batch,
+group_size) -> Trajectory``) so another backend (vLLM) can replace it.
+
+`completion_logprobs` runs the teacher-forced forward pass for a slice of rows and
+returns per-token log-probs (and entropies) of the completion tokens. With a frozen
+vision tower the video embeddings are computed once per rollout (`encode_videos`) and
+passed as ``mm_encoder_outputs`` to every later forward pass (old, reference and
+current policy, all ``num_iterations``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+import torch
+from torch import nn
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+from vthinker.data.collate import model_inputs
+from vthinker.training.losses import token_entropy, token_logprobs
+
+__all__ = [
+    "HFRollout",
+    "Rollout",
+    "RolloutSettings",
+    "Trajectory",
+    "completion_logprobs",
+    "encode_videos",
+]
+
+
+@dataclass
+class RolloutSettings:
+    """Sampling settings for GRPO rollouts.
+
+    Attributes:
+        temperature: Sampling temperature (log-probs for the loss use the same one).
+        top_p: Nucleus mass.
+        top_k: Top-k cut (None: off).
+        max_new_tokens: Longest completion (the paper: 768).
+        stop_strings: Generation also stops right after any of these.
+    """
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int | None = None
+    max_new_tokens: int = 768
+    stop_strings: list[str] = field(default_factory=lambda: ["</answer>"])
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            raise ValueError(f"rollout temperature must be > 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+
+class Trajectory(NamedTuple):
+    """G completions for each of B prompts; rows of one prompt are contiguous (N = B*G).
+
+    The per-row vision inputs in ``vision`` (``video_grid_thw`` (N, 3),
+    ``second_per_grid_ts`` (N,), ``mm_token_type_ids`` (N, P), ``pixel_values_videos``
+    with each prompt's patches repeated G times) let any row slice be re-scored.
+    """
+
+    prompt_ids: torch.Tensor  # (N, P) left padded
+    prompt_mask: torch.Tensor  # (N, P)
+    completion_ids: torch.Tensor  # (N, C), padded after the end token
+    completion_mask: torch.Tensor  # (N, C) 1 up to and including the end token
+    texts: list[str]  # N decoded completions
+    truncated: torch.Tensor  # (N,) bool: hit max_new_tokens without an end
+    group_size: int
+    vision: dict[str, Any]
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        """Completion lengths in tokens. Shape: (N,)"""
+        return self.completion_mask.sum(1)
+
+
+class Rollout(Protocol):
+    def __call__(self, model: nn.Module, batch: dict[str, Any], group_size: int) -> Trajectory: ...
+
+
+def _end_token_ids(model: nn.Module, tokenizer: Any) -> set[int]:
+    ids: set[int] = set()
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for value in (eos, tokenizer.eos_token_id, tokenizer.pad_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif value is not None:
+            ids.update(int(v) for v in value)
+    return ids
+
+
+def completion_mask_from_ids(
+    completion_ids: torch.Tensor, end_ids: set[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mask up to and including the first end token; rows without one are truncated.
+
+    ``generate`` fills finished rows with the pad token (an end token here), so a row
+    stopped by a stop string keeps its first pad as the end of the completion.
+
+    Shape:
+        completion_ids: (N, C) → mask (N, C) int64, truncated (N,) bool
+    """
+    is_end = torch.zeros_like(completion_ids, dtype=torch.bool)
+    for t in end_ids:
+        is_end |= completion_ids == t
+    # Number of end tokens strictly before each position.
+    ends_before = torch.cumsum(is_end.long(), dim=1) - is_end.long()  # (N, C)
+    mask = (ends_before == 0).long()
+    truncated = ~is_end.any(dim=1)
+    return mask, truncated
+
+
+def _repeat_videos(pixel_values_videos: torch.Tensor, grid: torch.Tensor, g: int) -> torch.Tensor:
+    """Repeat each video's patch block g times, keeping the videos in order."""
+    sizes = grid.prod(-1).tolist()
+    blocks = torch.split(pixel_values_videos, sizes)
+    return torch.cat([b for b in blocks for _ in range(g)])
+
+
+class HFRollout:
+    """Group rollouts with ``transformers`` ``generate``.
+
+    Args:
+        settings: Sampling settings.
+        tokenizer: The policy's tokenizer (for decoding and stop strings).
+    """
+
+    def __init__(self, settings: RolloutSettings, tokenizer: Any) -> None:
+        self.settings = settings
+        self.tokenizer = tokenizer
+
+    @torch.no_grad()
+    def __call__(self, model: nn.Module, batch: dict[str, Any], group_size: int) -> Trajectory:
+        s = self.settings
+        inputs = model_inputs(batch)
+        if "labels" in batch:
+            raise ValueError("rollouts need a 'generate'-mode batch (prompt only, left padded)")
+        kwargs: dict[str, Any] = {
+            "do_sample": True,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "max_new_tokens": s.max_new_tokens,
+            "num_return_sequences": group_size,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "use_cache": True,
+        }
+        if s.top_k is not None:
+            kwargs["top_k"] = s.top_k
+        if s.stop_strings:
+            kwargs["stop_strings"] = list(s.stop_strings)
+            kwargs["tokenizer"] = self.tokenizer
+        out = model.generate(**inputs, **kwargs)  # (N, P + C)
+        prompt_len = inputs["input_ids"].shape[1]
+        completion_ids = out[:, prompt_len:]  # (N, C)
+        mask, truncated = completion_mask_from_ids(
+            completion_ids, _end_token_ids(model, self.tokenizer)
+        )
+        # Rows that ended on a stop string with no room left for a pad are complete too.
+        texts = self.tokenizer.batch_decode(
+            completion_ids * mask + (1 - mask) * self.tokenizer.pad_token_id,
+            skip_special_tokens=True,
+        )
+        for i, text in enumerate(texts):
+            if truncated[i] and any(text.rstrip().endswith(x) for x in s.stop_strings):
+                truncated[i] = False
+        g = group_size
+        vision: dict[str, Any] = {}
+        if "video_grid_thw" in inputs:
+            vision["video_grid_thw"] = inputs["video_grid_thw"].repeat_interleave(g, dim=0)
+            vision["pixel_values_videos"] = _repeat_videos(
+                inputs["pixel_values_videos"], inputs["video_grid_thw"], g
+            )
+            # Kept per prompt so the vision tower can run once per prompt later.
+            vision["prompt_pixel_values_videos"] = inputs["pixel_values_videos"]
+            vision["prompt_video_grid_thw"] = inputs["video_grid_thw"]
+        if "second_per_grid_ts" in inputs:
+            vision["second_per_grid_ts"] = inputs["second_per_grid_ts"].repeat_interleave(g, dim=0)
+        if "mm_token_type_ids" in inputs:
+            vision["mm_token_type_ids"] = inputs["mm_token_type_ids"].repeat_interleave(g, dim=0)
+        return Trajectory(
+            prompt_ids=inputs["input_ids"].repeat_interleave(g, dim=0),
+            prompt_mask=inputs["attention_mask"].repeat_interleave(g, dim=0),
+            completion_ids=completion_ids,
+            completion_mask=mask,
+            texts=texts,
+            truncated=truncated,
+            group_size=g,
+            vision=vision,
+        )
+
+
+def _base_model(model: nn.Module) -> nn.Module:
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+@torch.no_grad()
+def encode_videos(model: nn.Module, traj: Trajectory) -> tuple[torch.Tensor, ...] | None:
+    """Vision-tower output for every row, computed once per prompt (frozen tower only).
+
+    Returns:
+        One tensor of merged video tokens per row (rows of a group share the tensor), or
+        None when the trajectory has no video.
+    """
+    v = traj.vision
+    if "prompt_pixel_values_videos" not in v:
+        return None
+    base = _base_model(model)
+    out = base.get_video_features(
+        v["prompt_pixel_values_videos"], v["prompt_video_grid_thw"], return_dict=True
+    )
+    per_prompt = out.pooler_output
+    return tuple(t for t in per_prompt for _ in range(traj.group_size))
+
+
+def completion_logprobs(
+    model: nn.Module,
+    traj: Trajectory,
+    rows: slice,
+    *,
+    video_embeds: tuple[torch.Tensor, ...] | None = None,
+    temperature: float = 1.0,
+    with_entropy: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-token log-probs of the completion tokens of ``rows`` under ``model``.
+
+    Args:
+        model: The policy (or the reference).
+        traj: The rollout.
+        rows: Which rows to score.
+        video_embeds: Precomputed per-row video tokens (`encode_videos`); None runs the
+            vision tower on the rows' pixels (needed when it is trained).
+        temperature: Logits are divided by it, matching the sampling distribution.
+        with_entropy: Also return per-token entropies.
+
+    Shape:
+        → logp (n, C), entropy (n, C) or None, with n the number of rows in ``rows``.
+    """
+    prompt_ids, completion_ids = traj.prompt_ids[rows], traj.completion_ids[rows]
+    c = completion_ids.shape[1]
+    input_ids = torch.cat([prompt_ids, completion_ids], dim=1)  # (n, P + C)
+    attention_mask = torch.cat([traj.prompt_mask[rows], traj.completion_mask[rows]], dim=1)
+    kwargs: dict[str, Any] = {}
+    v = traj.vision
+    if "video_grid_thw" in v:
+        kwargs["video_grid_thw"] = v["video_grid_thw"][rows]
+        if video_embeds is not None:
+            pooled = video_embeds[rows]
+            kwargs["mm_encoder_outputs"] = {
+                "video": BaseModelOutputWithPooling(pooler_output=pooled)
+            }
+        else:
+            grid = v["video_grid_thw"]
+            sizes = grid.prod(-1).tolist()
+            start = sum(sizes[: rows.start or 0])
+            stop = start + sum(sizes[rows])
+            kwargs["pixel_values_videos"] = v["pixel_values_videos"][start:stop]
+    if "second_per_grid_ts" in v:
+        kwargs["second_per_grid_ts"] = v["second_per_grid_ts"][rows]
+    if "mm_token_type_ids" in v:
+        prompt_types = v["mm_token_type_ids"][rows]
+        kwargs["mm_token_type_ids"] = torch.cat(
+            [prompt_types, torch.zeros_like(completion_ids, dtype=prompt_types.dtype)], dim=1
+        )
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        logits_to_keep=c + 1,
+        use_cache=False,
+        **kwargs,
+    )
+    logits = out.logits[:, :-1] / temperature  # (n, C, V): position t predicts token t
+    logp = token_logprobs(logits, completion_ids)
+    entropy = token_entropy(logits.detach()) if with_entropy else None
+    return logp, entropy
