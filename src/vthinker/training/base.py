@@ -13,7 +13,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
@@ -83,7 +83,7 @@ class VideoLLMModule(L.LightningModule):
 
     # How the DataModule collates batches for this module: ``train`` (prompt + target
     # with labels) or ``generate`` (prompt only, left padded).
-    collate_modes: dict[str, str] = {"train": "train", "val": "train"}
+    collate_modes: ClassVar[dict[str, str]] = {"train": "train", "val": "train"}
 
     def __init__(
         self,

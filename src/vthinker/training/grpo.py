@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from lightning.pytorch.cli import OptimizerCallable
@@ -111,7 +111,7 @@ class GRPOModule(VideoLLMModule):
         export_dir: Export folder instead of ``<log_dir>/hf``.
     """
 
-    collate_modes = {"train": "generate", "val": "generate"}
+    collate_modes: ClassVar[dict[str, str]] = {"train": "generate", "val": "generate"}
 
     def __init__(
         self,
