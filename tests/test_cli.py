@@ -37,6 +37,8 @@ def _args(tiny_model_dir: Path, toy_dir: Path, out: Path) -> list[str]:
         "false",
         "--trainer.log_every_n_steps",
         "1",
+        "--model.init_args.export_dir",
+        str(out / "hf"),
     ]
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "make_scene",
     "make_toy_dataset",
     "render_scene",
+    "toy_texts",
     "write_video",
 ]
 
@@ -602,6 +603,22 @@ def _to_sample(
             "scene": scene.to_meta(),
         },
     )
+
+
+def toy_texts(num_videos: int = 50, seed: int = 1000) -> list[str]:
+    """Question, option, caption and trace texts of toy samples, without writing videos.
+
+    Used to train the tiny model's tokenizer on the toy task's vocabulary (a seed range
+    apart from the dataset's, so no sample is seen verbatim).
+    """
+    texts: list[str] = []
+    for k in range(num_videos):
+        rng = np.random.default_rng([seed, 0, k])
+        scene = make_scene(rng)
+        for q in _choose(make_questions(scene, rng), 8, rng):
+            s = _to_sample(q, sample_id="", video="", split="train", scene=scene, rng=rng)
+            texts += [s.question, " ".join(s.lettered_options), s.target_text()]
+    return texts
 
 
 # --- the dataset --------------------------------------------------------------------------

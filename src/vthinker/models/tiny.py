@@ -99,7 +99,10 @@ def _corpus(seed: int) -> list[str]:
             f"{' '.join(words).capitalize()}. Option {rng.choice('ABCDEF')}: {rng.random():.2f}"
         )
     lines += [" ".join(_WORDS), "0123456789 ,.;:!?()[]{}'\"-+*/=<>_\n\t"]
-    return lines
+    # The toy task's own phrasing, so toy traces take few tokens (fast CPU demos).
+    from vthinker.data.toy import toy_texts
+
+    return lines + toy_texts(seed=1000 + seed)
 
 
 def _train_tokenizer(seed: int, vocab_size: int):
@@ -138,7 +141,7 @@ def build_tiny_qwen2_5_vl(
     num_layers: int = 2,
     vision_depth: int = 2,
     vision_hidden_size: int = 32,
-    tokenizer_vocab_size: int = 1024,
+    tokenizer_vocab_size: int = 2048,
 ) -> Path:
     """Write a tiny random Qwen2.5-VL (config, weights, tokenizer, processor) to ``out_dir``.
 
