@@ -100,3 +100,23 @@ def test_rollout_rejects_training_batches(setup, processor):
 def test_settings_validation():
     with pytest.raises(ValueError, match="temperature"):
         RolloutSettings(temperature=0)
+
+
+def test_vision_placeholders_are_never_sampled(setup, processor):
+    model, batch = setup
+    vocab = processor.tokenizer.get_vocab()
+    banned = [vocab["<|video_pad|>"], vocab["<|image_pad|>"], vocab["<|vision_start|>"]]
+    # Make the model prefer <|video_pad|> above everything else.
+    def boost(module, inputs, output):
+        output[..., banned[0]] += 100.0
+        return output
+
+    handle = model.lm_head.register_forward_hook(boost)
+    try:
+        traj = HFRollout(RolloutSettings(max_new_tokens=6), processor.tokenizer)(model, batch, 2)
+        with torch.no_grad():
+            logits = model(input_ids=batch["input_ids"][:1]).logits[0, -1]
+        assert int(logits.argmax()) == banned[0]  # the boost works: only suppression stops it
+    finally:
+        handle.remove()
+    assert not torch.isin(traj.completion_ids, torch.tensor(banned)).any()

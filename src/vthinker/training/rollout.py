@@ -124,6 +124,20 @@ def completion_mask_from_ids(
     return mask, truncated
 
 
+_VISION_TOKENS = (
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+
+def _vision_token_ids(tokenizer: Any) -> list[int]:
+    vocab = tokenizer.get_vocab()
+    return [vocab[t] for t in _VISION_TOKENS if t in vocab]
+
+
 def _repeat_videos(pixel_values_videos: torch.Tensor, grid: torch.Tensor, g: int) -> torch.Tensor:
     """Repeat each video's patch block g times, keeping the videos in order."""
     sizes = grid.prod(-1).tolist()
@@ -160,6 +174,9 @@ class HFRollout:
         }
         if s.top_k is not None:
             kwargs["top_k"] = s.top_k
+        # A sampled vision placeholder (<|video_pad|> …) would be read as a video slot when
+        # the completion is scored: such tokens are never generated.
+        kwargs["suppress_tokens"] = _vision_token_ids(self.tokenizer)
         if s.stop_strings:
             kwargs["stop_strings"] = list(s.stop_strings)
             kwargs["tokenizer"] = self.tokenizer
