@@ -55,11 +55,14 @@ exactly the single-process numbers.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
 import re
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -67,7 +70,7 @@ from vthinker.metrics._objects import ObjectStateMetric
 from vthinker.metrics.text import rouge_l_tokens, tokenize
 
 __all__ = [
-    "METEOR_FUNCTION_WORDS",
+    "ENGLISH_FUNCTION_WORDS",
     "CaptionScores",
     "MeteorParams",
     "MeteorStats",
@@ -75,6 +78,7 @@ __all__ = [
     "cider_d",
     "corpus_bleu",
     "corpus_meteor",
+    "meteor_function_words",
     "meteor_normalize",
     "meteor_score",
     "meteor_stats",
@@ -146,18 +150,54 @@ def corpus_bleu(
 
 # --- METEOR ---------------------------------------------------------------------------------
 
-#: METEOR 1.5's English function-word list (``function/english.words`` in the METEOR 1.5
-#: distribution, LGPL; words above 1e-3 relative frequency in its news corpus), reproduced
-#: so that content and function words are weighted as METEOR weighs them.
-METEOR_FUNCTION_WORDS = frozenset(
+#: English function words written for vthinker (articles, pronouns, prepositions,
+#: conjunctions, auxiliaries, frequent adverbs and punctuation tokens). METEOR 1.5 weighs
+#: function words by ``1 - delta``; its own list (``function/english.words``, LGPL, not
+#: copied here) is read from the METEOR jar when one is installed — see
+#: `meteor_function_words`. This list is the fallback, so scores without the jar are an
+#: approximation of METEOR 1.5 (docs/metrics.md).
+ENGLISH_FUNCTION_WORDS = frozenset(
     """
-    the , . to of and a in that for " is on 's it with was as said at he by be from have
-    has are his but an this not i will ’ they ) -rrb- ( -lrb- who their had we which
-    were been more or s its would about new one after you : also up when there than $
-    all out her people she year two - can if last first “ over other ” into some what so
-    -- no time years could ? 't — '
+    a an the this that these those it its they them their he him his she her we us our
+    you your i me my who whom which what there here
+    of in on at to from by with into onto over under about after before during for
+    through between against without within up down out off as than
+    and or but nor so if when while because although though
+    is are was were be been being am has have had do does did will would can could
+    shall should may might must not no
+    also more most some any all other one two new said just only very then
+    , . ; : ! ? ' " ` ( ) - -- -lrb- -rrb- 's 't s
     """.split()
 )
+
+
+def _read_words(data: bytes) -> frozenset[str]:
+    return frozenset(data.decode("utf-8").split())
+
+
+@functools.cache
+def meteor_function_words(source: str | None = None) -> frozenset[str]:
+    """METEOR 1.5's English function words, read from METEOR's own distribution.
+
+    Args:
+        source: A ``english.words`` file or a ``meteor-1.5.jar``; None looks for the jar
+            that the ``pycocoevalcap`` package ships.
+
+    Returns:
+        The words, or `ENGLISH_FUNCTION_WORDS` when no METEOR distribution is found.
+    """
+    path: Path | None = Path(source) if source is not None else None
+    if path is None:
+        spec = importlib.util.find_spec("pycocoevalcap")
+        if spec is not None and spec.submodule_search_locations:
+            jar = Path(next(iter(spec.submodule_search_locations))) / "meteor" / "meteor-1.5.jar"
+            path = jar if jar.is_file() else None
+    if path is None:
+        return ENGLISH_FUNCTION_WORDS
+    if path.suffix == ".jar":
+        with zipfile.ZipFile(path) as jar:
+            return _read_words(jar.read("function/english.words"))
+    return _read_words(path.read_bytes())
 
 
 @dataclass(frozen=True)
@@ -182,7 +222,7 @@ class MeteorParams:
     delta: float = 0.75
     exact_weight: float = 1.0
     stem_weight: float = 0.6
-    function_words: frozenset[str] = METEOR_FUNCTION_WORDS
+    function_words: frozenset[str] = field(default_factory=meteor_function_words)
     perfect_no_penalty: bool = True
 
     @classmethod
