@@ -1,4 +1,4 @@
-# vthinker: `make demo` (install + SFT demo on CPU), `make test` (install + tests), `make lint`.
+# vthinker: `make demo` (install + SFT, GRPO and eval demo on CPU), `make test` (install + tests), `make lint`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -22,6 +22,9 @@ demo: install
 	$(BIN)/vthinker make-tiny $(TINY)
 	$(BIN)/vthinker make-toy-data --out $(TOY)
 	$(BIN)/vthinker fit --config configs/demo/sft.yaml
+	$(BIN)/vthinker fit --config configs/demo/grpo.yaml
+	$(BIN)/vthinker test --config configs/demo/eval.yaml \
+	  --model.init_args.policy.name_or_path outputs/demo/grpo/hf
 
 # pytest exits 5 when it collects no test: that is not a failure of the code.
 test: install

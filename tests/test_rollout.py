@@ -106,6 +106,7 @@ def test_vision_placeholders_are_never_sampled(setup, processor):
     model, batch = setup
     vocab = processor.tokenizer.get_vocab()
     banned = [vocab["<|video_pad|>"], vocab["<|image_pad|>"], vocab["<|vision_start|>"]]
+
     # Make the model prefer <|video_pad|> above everything else.
     def boost(module, inputs, output):
         output[..., banned[0]] += 100.0
