@@ -59,4 +59,4 @@ def test_demo_config_instantiates(tiny_model_dir, toy_dir):
     assert isinstance(c.datamodule, VideoQADataModule)
     assert c.model.policy_config.name_or_path == str(tiny_model_dir)
     assert c.datamodule.frames.max_frames == 8
-    assert c.trainer.max_epochs == 2
+    assert c.trainer.max_epochs == 6
