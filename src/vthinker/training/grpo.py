@@ -21,6 +21,7 @@ sampling temperature (as TRL does).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -186,7 +187,8 @@ class GRPOModule(VideoLLMModule):
     ) -> torch.Tensor:
         outs = []
         for rows in self._row_chunks(traj.completion_ids.shape[0]):
-            if use_adapters:
+            # Without adapters (LoRA reference): the same weights, adapters switched off.
+            with contextlib.nullcontext() if use_adapters else model.disable_adapter():
                 lp, _ = completion_logprobs(
                     model,
                     traj,
@@ -194,15 +196,6 @@ class GRPOModule(VideoLLMModule):
                     video_embeds=video_embeds,
                     temperature=self.rollout_settings.temperature,
                 )
-            else:
-                with model.disable_adapter():
-                    lp, _ = completion_logprobs(
-                        model,
-                        traj,
-                        rows,
-                        video_embeds=video_embeds,
-                        temperature=self.rollout_settings.temperature,
-                    )
             outs.append(lp)
         return torch.cat(outs)
 
