@@ -13,6 +13,7 @@ from vthinker.data.collate import FrameSampling
 from vthinker.data.datamodule import VideoQADataModule
 from vthinker.models.policy import LoraSettings, PolicyConfig
 from vthinker.rewards import FormatReward, Reward
+from vthinker.training.callbacks import MetricsPlot
 from vthinker.training.grpo import GRPOModule, GRPOSettings
 from vthinker.training.rollout import RolloutSettings
 
@@ -54,7 +55,7 @@ def _module(tiny_model_dir, rewards=None, lora=True, **grpo) -> GRPOModule:
     )
 
 
-def _fit(module, toy_dir, tmp_path, steps=1, batches=None):
+def _fit(module, toy_dir, tmp_path, steps=1, batches=None, callbacks=None):
     dm = VideoQADataModule(
         train_file=str(toy_dir / "train.jsonl"),
         frames=FrameSampling(max_frames=4),
@@ -72,6 +73,7 @@ def _fit(module, toy_dir, tmp_path, steps=1, batches=None):
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=str(tmp_path),
+        callbacks=callbacks or [],
     )
     trainer.fit(module, datamodule=dm)
     return trainer
@@ -86,8 +88,11 @@ def test_one_step_changes_lora_params_only(tiny_model_dir, toy_dir, tmp_path):
     module = _module(tiny_model_dir)
     module.configure_model()
     before = _snapshot(module)
-    trainer = _fit(module, toy_dir, tmp_path)
+    plot = MetricsPlot(keys=["reward/total_mean", "train/kl"])
+    trainer = _fit(module, toy_dir, tmp_path, callbacks=[plot])
     changed = {n for n, p in module.policy.named_parameters() if not torch.equal(before[n], p)}
+    assert set(plot.history) == {"reward/total_mean", "train/kl"}  # reward curves get plotted
+    assert (tmp_path / "metrics.png").is_file()
     assert changed and all("lora_" in n for n in changed)
     m = trainer.callback_metrics
     assert m["train/ratio"] == 1.0  # mu = 1: old log-probs are the current ones

@@ -44,9 +44,9 @@ class MetricsPlot(L.Callback):
         self.filename = filename
         self.history: dict[str, list[tuple[int, float]]] = defaultdict(list)
 
-    def _record(self, trainer: L.Trainer, prefix: str) -> None:
+    def _record(self, trainer: L.Trainer, validation: bool) -> None:
         for key in self.keys:
-            if not key.startswith(prefix) or key not in trainer.callback_metrics:
+            if key.startswith("val/") != validation or key not in trainer.callback_metrics:
                 continue
             value = float(trainer.callback_metrics[key])
             points = self.history[key]
@@ -55,11 +55,11 @@ class MetricsPlot(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step % max(1, trainer.log_every_n_steps) == 0:
-            self._record(trainer, "train/")
+            self._record(trainer, validation=False)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking:
-            self._record(trainer, "val/")
+            self._record(trainer, validation=True)
 
     def _folder(self, trainer: L.Trainer) -> Path:
         return Path(trainer.log_dir or trainer.default_root_dir)
@@ -92,8 +92,12 @@ def plot_history(history: dict[str, list[tuple[int, float]]], path: str | Path) 
     panels: dict[str, list[str]] = defaultdict(list)
     for key in history:
         panels[key.split("/", 1)[-1]].append(key)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
-    for ax, (name, keys) in zip(axes[0], panels.items(), strict=True):
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.5 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (name, keys) in zip(axes.flat, panels.items(), strict=False):
         for key in keys:
             steps, values = zip(*history[key], strict=True) if history[key] else ((), ())
             ax.plot(steps, values, marker="o" if len(steps) < 20 else None, label=key)
