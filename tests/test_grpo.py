@@ -74,6 +74,7 @@ def _fit(module, toy_dir, tmp_path, steps=1, batches=None, callbacks=None):
         enable_model_summary=False,
         default_root_dir=str(tmp_path),
         callbacks=callbacks or [],
+        log_every_n_steps=1,
     )
     trainer.fit(module, datamodule=dm)
     return trainer
