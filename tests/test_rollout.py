@@ -13,6 +13,7 @@ from vthinker.training.rollout import (
     RolloutSettings,
     completion_logprobs,
     completion_mask_from_ids,
+    encode_prompt_videos,
     encode_videos,
 )
 
@@ -121,3 +122,20 @@ def test_vision_placeholders_are_never_sampled(setup, processor):
     finally:
         handle.remove()
     assert not torch.isin(traj.completion_ids, torch.tensor(banned)).any()
+
+
+def test_precomputed_video_features_serve_rollout_and_scoring(setup, processor):
+    model, batch = setup
+    settings = RolloutSettings(max_new_tokens=8, top_k=1, stop_strings=[])
+    plain = HFRollout(settings, processor.tokenizer)(model, batch, 2)
+    features = encode_prompt_videos(model, batch)
+    calls = []
+    handle = model.model.visual.register_forward_hook(lambda m, i, o: calls.append(1))
+    try:
+        traj = HFRollout(settings, processor.tokenizer)(model, batch, 2, video_features=features)
+        emb = encode_videos(model, traj)
+    finally:
+        handle.remove()
+    assert calls == []  # neither generate nor the scoring embeddings ran the vision tower
+    assert torch.equal(traj.completion_ids, plain.completion_ids)  # same greedy completions
+    assert len(emb) == 4 and emb[0] is emb[1] and emb[0] is features[0]

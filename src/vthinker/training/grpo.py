@@ -45,6 +45,7 @@ from vthinker.training.rollout import (
     RolloutSettings,
     Trajectory,
     completion_logprobs,
+    encode_prompt_videos,
     encode_videos,
 )
 from vthinker.training.schedules import LRSchedule
@@ -228,7 +229,11 @@ class GRPOModule(VideoLLMModule):
 
         # 1. Rollout.
         policy.eval()
-        traj = self.rollout(policy, batch, g.group_size)
+        # A frozen vision tower runs once per prompt: its output serves the rollout and
+        # every scoring pass below.
+        frozen = self._vision_frozen()
+        prompt_videos = encode_prompt_videos(policy, batch) if frozen else None
+        traj = self.rollout(policy, batch, g.group_size, video_features=prompt_videos)
         t1 = time.perf_counter()
 
         # 2. Rewards.
@@ -262,7 +267,7 @@ class GRPOModule(VideoLLMModule):
 
         # 4-5. Reference and old log-probs (no grad), video encoded once.
         policy.train()
-        video_embeds = encode_videos(policy, traj) if self._vision_frozen() else None
+        video_embeds = encode_videos(policy, traj) if frozen else None
         ref_logp = self.reference_logprobs(traj, video_embeds) if g.beta > 0 else None  # (N, C)
         old_logp = self._logprobs(policy, traj, video_embeds) if g.num_iterations > 1 else None
         num_tokens = self._num_tokens(mask)

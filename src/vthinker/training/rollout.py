@@ -11,7 +11,8 @@ group_size) -> Trajectory``) so another backend (vLLM) can replace it.
 
 `completion_logprobs` runs the teacher-forced forward pass for a slice of rows and
 returns per-token log-probs (and entropies) of the completion tokens. With a frozen
-vision tower the video embeddings are computed once per rollout (`encode_videos`) and
+vision tower the video embeddings are computed once per prompt (`encode_prompt_videos`),
+given to ``generate`` and, expanded per row by `encode_videos`,
 passed as ``mm_encoder_outputs`` to every later forward pass (old, reference and
 current policy, all ``num_iterations``).
 """
@@ -34,6 +35,7 @@ __all__ = [
     "RolloutSettings",
     "Trajectory",
     "completion_logprobs",
+    "encode_prompt_videos",
     "encode_videos",
 ]
 
@@ -89,7 +91,13 @@ class Trajectory(NamedTuple):
 
 
 class Rollout(Protocol):
-    def __call__(self, model: nn.Module, batch: dict[str, Any], group_size: int) -> Trajectory: ...
+    def __call__(
+        self,
+        model: nn.Module,
+        batch: dict[str, Any],
+        group_size: int,
+        video_features: tuple[torch.Tensor, ...] | None = None,
+    ) -> Trajectory: ...
 
 
 def _end_token_ids(model: nn.Module, tokenizer: Any) -> set[int]:
@@ -158,7 +166,19 @@ class HFRollout:
         self.tokenizer = tokenizer
 
     @torch.no_grad()
-    def __call__(self, model: nn.Module, batch: dict[str, Any], group_size: int) -> Trajectory:
+    def __call__(
+        self,
+        model: nn.Module,
+        batch: dict[str, Any],
+        group_size: int,
+        video_features: tuple[torch.Tensor, ...] | None = None,
+    ) -> Trajectory:
+        """Sample ``group_size`` completions per prompt of a ``generate``-mode batch.
+
+        ``video_features`` (one merged-token tensor per prompt, `encode_prompt_videos`)
+        replaces the pixels in ``generate`` and is kept in the trajectory, so the vision
+        tower is not run again when the completions are scored.
+        """
         s = self.settings
         inputs = model_inputs(batch)
         if "labels" in batch:
@@ -180,7 +200,13 @@ class HFRollout:
         if s.stop_strings:
             kwargs["stop_strings"] = list(s.stop_strings)
             kwargs["tokenizer"] = self.tokenizer
-        out = model.generate(**inputs, **kwargs)  # (N, P + C)
+        gen_inputs = dict(inputs)
+        if video_features is not None:
+            del gen_inputs["pixel_values_videos"]
+            gen_inputs["mm_encoder_outputs"] = {
+                "video": BaseModelOutputWithPooling(pooler_output=video_features)
+            }
+        out = model.generate(**gen_inputs, **kwargs)  # (N, P + C)
         prompt_len = inputs["input_ids"].shape[1]
         completion_ids = out[:, prompt_len:]  # (N, C)
         mask, truncated = completion_mask_from_ids(
@@ -204,6 +230,8 @@ class HFRollout:
             # Kept per prompt so the vision tower can run once per prompt later.
             vision["prompt_pixel_values_videos"] = inputs["pixel_values_videos"]
             vision["prompt_video_grid_thw"] = inputs["video_grid_thw"]
+            if video_features is not None:
+                vision["prompt_video_features"] = video_features
         if "second_per_grid_ts" in inputs:
             vision["second_per_grid_ts"] = inputs["second_per_grid_ts"].repeat_interleave(g, dim=0)
         if "mm_token_type_ids" in inputs:
@@ -235,12 +263,27 @@ def encode_videos(model: nn.Module, traj: Trajectory) -> tuple[torch.Tensor, ...
     v = traj.vision
     if "prompt_pixel_values_videos" not in v:
         return None
-    base = _base_model(model)
-    out = base.get_video_features(
-        v["prompt_pixel_values_videos"], v["prompt_video_grid_thw"], return_dict=True
-    )
-    per_prompt = out.pooler_output
+    per_prompt = v.get("prompt_video_features")
+    if per_prompt is None:
+        per_prompt = _encode(model, v["prompt_pixel_values_videos"], v["prompt_video_grid_thw"])
     return tuple(t for t in per_prompt for _ in range(traj.group_size))
+
+
+def _encode(
+    model: nn.Module, pixel_values_videos: torch.Tensor, grid: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    out = _base_model(model).get_video_features(pixel_values_videos, grid, return_dict=True)
+    return tuple(out.pooler_output)
+
+
+@torch.no_grad()
+def encode_prompt_videos(
+    model: nn.Module, batch: dict[str, Any]
+) -> tuple[torch.Tensor, ...] | None:
+    """Vision-tower output per prompt of a batch (frozen tower only), for `HFRollout`."""
+    if "pixel_values_videos" not in batch:
+        return None
+    return _encode(model, batch["pixel_values_videos"], batch["video_grid_thw"])
 
 
 def completion_logprobs(
