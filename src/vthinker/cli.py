@@ -10,6 +10,9 @@ checked before anything runs. Two helper commands prepare offline assets:
 - ``vthinker export SOURCE --out DIR``: merge a checkpoint or LoRA adapter into a plain
   Hugging Face model folder.
 
+- ``vthinker curate --config configs/curation/….yaml``: hindsight curation, building
+  verified training traces with LLM endpoints (`vthinker.curation.runner`);
+
 and one that reads evaluation results:
 
 - ``vthinker report RUN_DIR... [--out DIR]``: compare evaluation runs in one Markdown
@@ -49,13 +52,29 @@ def _report(argv: list[str]) -> None:
     report_main(argv)
 
 
+def _curate(argv: list[str]) -> None:
+    from vthinker.curation.runner import main as curate_main
+
+    code = curate_main(argv)
+    if code:
+        raise SystemExit(code)
+
+
 def _export(argv: list[str]) -> None:
     from vthinker.models.export import main as export_main
 
     export_main(argv)
 
 
+def _data(argv: list[str]) -> None:
+    from vthinker.data.check import main as data_main
+
+    data_main(argv)
+
+
 TOOLS: dict[str, Callable[[list[str]], None]] = {
+    "curate": _curate,
+    "data": _data,
     "export": _export,
     "make-tiny": _make_tiny,
     "make-toy-data": _make_toy,

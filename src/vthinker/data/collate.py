@@ -17,6 +17,7 @@ its length, never silently truncated.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import Dataset
 
+from vthinker.data.frame_cache import FrameCache, resize_frames
 from vthinker.data.prompts import PromptTemplate
 from vthinker.data.schema import VideoSample
 from vthinker.data.video import VideoClip, VideoDecodeError, read_frames
@@ -53,14 +55,21 @@ class FrameSampling:
         fps: Sampling rate when ``num_frames`` is None (qwen-vl-utils convention).
         min_frames: Lower clamp for fps sampling.
         max_frames: Upper clamp for fps sampling (the paper trains with 16).
+        max_side: Downscale decoded frames so their longer side is at most this many
+            pixels (aspect kept; `vthinker.data.frame_cache.resize_frames`); None keeps the
+            decoded size. Bounds worker memory and frame-cache size; the processor still
+            resizes to ``max_pixels`` afterwards.
     """
 
     num_frames: int | None = None
     fps: float = 2.0
     min_frames: int = 4
     max_frames: int = 16
+    max_side: int | None = None
 
     def __post_init__(self) -> None:
+        if self.max_side is not None and self.max_side < 1:
+            raise ValueError(f"max_side must be >= 1, got {self.max_side}")
         if self.num_frames is not None and self.num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {self.num_frames}")
         if self.min_frames > self.max_frames:
@@ -105,6 +114,9 @@ class VideoQADataset(Dataset):
         samples: The questions.
         video_root: Folder that relative video paths are resolved against.
         frames: Frame sampling settings.
+        frame_cache: A `FrameCache` or its folder: decoded frames are read from there
+            when the video, sampling settings and clip window are unchanged, and stored
+            there after decoding otherwise. None decodes every time.
     """
 
     def __init__(
@@ -112,27 +124,47 @@ class VideoQADataset(Dataset):
         samples: list[VideoSample],
         video_root: str | Path | None = None,
         frames: FrameSampling | None = None,
+        frame_cache: str | Path | FrameCache | None = None,
     ) -> None:
         self.samples = samples
         self.video_root = video_root
         self.frames = frames or FrameSampling()
+        if frame_cache is not None and not isinstance(frame_cache, FrameCache):
+            frame_cache = FrameCache(frame_cache)
+        self.frame_cache = frame_cache
 
     def __len__(self) -> int:
         return len(self.samples)
 
+    def _decode(self, path: Path, sample: VideoSample) -> VideoClip:
+        f = self.frames
+        clip = read_frames(
+            path,
+            num_frames=f.num_frames,
+            fps=f.fps,
+            min_frames=f.min_frames,
+            max_frames=f.max_frames,
+            start=sample.video_start,
+            end=sample.video_end,
+        )
+        if f.max_side is not None:
+            clip.frames = resize_frames(clip.frames, f.max_side)
+        return clip
+
     def __getitem__(self, idx: int) -> LoadedSample | Skipped:
         sample = self.samples[idx]
-        f = self.frames
+        path = resolve_video(sample, self.video_root)
         try:
-            clip = read_frames(
-                resolve_video(sample, self.video_root),
-                num_frames=f.num_frames,
-                fps=f.fps,
-                min_frames=f.min_frames,
-                max_frames=f.max_frames,
-                start=sample.video_start,
-                end=sample.video_end,
-            )
+            if self.frame_cache is None:
+                clip = self._decode(path, sample)
+            else:
+                clip = self.frame_cache.load(
+                    path,
+                    dataclasses.asdict(self.frames),
+                    sample.video_start,
+                    sample.video_end,
+                    lambda: self._decode(path, sample),
+                )
         except (VideoDecodeError, ValueError) as err:
             return Skipped(sample.id, f"video: {err}")
         return LoadedSample(sample, clip)

@@ -14,6 +14,14 @@ Resumable runs: ids in ``exclude_ids``, and for the test/predict splits the ids 
 the LightningModule reports as done (a ``completed_ids(stage)`` method, as
 `vthinker.evaluation.module.EvalModule` has), are dropped after ``limit`` is applied,
 so their videos are never decoded again. A split left empty that way is not an error.
+
+Instead of a JSONL file a stage can read a dataset in its own release format through a
+`vthinker.data.sources.SampleSource` (``train_source``, ``val_source``, ``test_source``,
+``predict_source``, chosen by ``class_path``; one of file or source per stage). Its report
+is kept in `reports` and its bad records are warned about like a file's. Source video
+paths are absolute or relative to the source's ``root``, and are resolved against it
+(``video_root`` applies to files only; a source has its own ``video_root``).
+``strict: true`` also makes the sources strict.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from torch.utils.data import DataLoader
 from vthinker.data.collate import FrameSampling, VideoQACollator, VideoQADataset
 from vthinker.data.prompts import PromptTemplate
 from vthinker.data.schema import ReadReport, VideoSample, read_jsonl
+from vthinker.data.sources.base import SampleSource, SourceReport
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +66,13 @@ class VideoQADataModule(L.LightningDataModule):
         strict: Stop at the first bad annotation record instead of skipping it.
         limit: Use only the first ``limit`` samples of each file (quick runs).
         exclude_ids: Sample ids to leave out of every split (applied after ``limit``).
+        frame_cache_dir: Folder of an on-disk cache of decoded frames
+            (`vthinker.data.frame_cache.FrameCache`): each video clip is decoded once and
+            read back in later epochs and runs; None decodes every time.
+        train_source: Training data in a dataset's own format (instead of ``train_file``).
+        val_source: Validation data source (instead of ``val_file``).
+        test_source: Test data source (instead of ``test_file``).
+        predict_source: Source to generate answers for (instead of ``predict_file``).
     """
 
     def __init__(
@@ -77,6 +93,11 @@ class VideoQADataModule(L.LightningDataModule):
         strict: bool = False,
         limit: int | None = None,
         exclude_ids: list[str] | None = None,
+        frame_cache_dir: str | None = None,
+        train_source: SampleSource | None = None,
+        val_source: SampleSource | None = None,
+        test_source: SampleSource | None = None,
+        predict_source: SampleSource | None = None,
     ) -> None:
         super().__init__()
         if fmt not in ("auto", "vthinker", "video_r1"):
@@ -87,6 +108,15 @@ class VideoQADataModule(L.LightningDataModule):
             "test": test_file,
             "predict": predict_file,
         }
+        self.sources = {
+            "fit": train_source,
+            "val": val_source,
+            "test": test_source,
+            "predict": predict_source,
+        }
+        for key, arg in zip(self.files, ("train", "val", "test", "predict"), strict=True):
+            if self.files[key] is not None and self.sources[key] is not None:
+                raise ValueError(f"data.{arg}_file and data.{arg}_source are both set: give one")
         self.video_root = video_root
         self.fmt = fmt
         self.frames = frames or FrameSampling()
@@ -99,29 +129,42 @@ class VideoQADataModule(L.LightningDataModule):
         self.strict = strict
         self.limit = limit
         self.exclude_ids = set(exclude_ids or ())
+        self.frame_cache_dir = frame_cache_dir
         self.excluded: dict[str, int] = {}
         self.processor: Any = None
         self.datasets: dict[str, VideoQADataset] = {}
-        self.reports: dict[str, ReadReport] = {}
+        self.reports: dict[str, ReadReport | SourceReport] = {}
 
     def connect(self, processor: Any) -> None:
         """Give the DataModule the policy's processor (done by `setup` when under a Trainer)."""
         self.processor = processor
 
     def _load(self, key: str) -> VideoQADataset | None:
-        path = self.files[key]
-        if path is None:
+        path, source = self.files[key], self.sources[key]
+        if path is None and source is None:
             return None
-        report = ReadReport(str(path))
-        samples: list[VideoSample] = read_jsonl(
-            path, fmt=self.fmt, strict=self.strict, report=report
-        )
+        report: ReadReport | SourceReport
+        samples: list[VideoSample]
+        if source is not None:
+            source.strict = source.strict or self.strict
+            samples, report = source.load(), source.report
+            label, root = f"{source.name} source at {source.root}", source.root
+            if self.video_root is not None:
+                rank_zero_warn(
+                    f"data.video_root is not used for the {source.name} source: its videos are "
+                    "found under its own root (set the source's video_root instead)"
+                )
+        else:
+            report = ReadReport(str(path))
+            samples = read_jsonl(path, fmt=self.fmt, strict=self.strict, report=report)
+            label = str(path)
+            root = self.video_root if self.video_root is not None else Path(path).parent
         if self.limit is not None:
             samples = samples[: self.limit]
         if report.skipped:
             rank_zero_warn(report.summary())
         if not samples:
-            raise ValueError(f"{path}: no usable samples ({report.summary()})")
+            raise ValueError(f"{label}: no usable samples ({report.summary()})")
         self.reports[key] = report
         exclude = self._ids_to_exclude(key)
         if exclude:
@@ -129,11 +172,12 @@ class VideoQADataModule(L.LightningDataModule):
             self.excluded[key] = len(samples) - len(kept)
             if self.excluded[key]:
                 log.info(
-                    "%s: %d sample(s) already done, %d left", path, self.excluded[key], len(kept)
+                    "%s: %d sample(s) already done, %d left", label, self.excluded[key], len(kept)
                 )
             samples = kept
-        root = self.video_root if self.video_root is not None else Path(path).parent
-        return VideoQADataset(samples, video_root=root, frames=self.frames)
+        return VideoQADataset(
+            samples, video_root=root, frames=self.frames, frame_cache=self.frame_cache_dir
+        )
 
     def _ids_to_exclude(self, key: str) -> set[str]:
         """``exclude_ids`` plus, for test/predict, the module's ``completed_ids(stage)``."""
@@ -163,7 +207,7 @@ class VideoQADataModule(L.LightningDataModule):
             if key not in self.datasets and (ds := self._load(key)) is not None:
                 self.datasets[key] = ds
         if stage == "fit" and "fit" not in self.datasets:
-            raise ValueError("fit needs data.train_file")
+            raise ValueError("fit needs data.train_file or data.train_source")
 
     def collator(self, mode: str) -> VideoQACollator:
         return VideoQACollator(
@@ -178,9 +222,9 @@ class VideoQADataModule(L.LightningDataModule):
     def _loader(self, key: str, mode: str, shuffle: bool) -> DataLoader:
         if key not in self.datasets:
             raise ValueError(
-                f"no dataset for {key!r}: set data.{key}_file"
+                f"no dataset for {key!r}: set data.{key}_file or data.{key}_source"
                 if key != "fit"
-                else "no training data: set data.train_file"
+                else "no training data: set data.train_file or data.train_source"
             )
         return DataLoader(
             self.datasets[key],

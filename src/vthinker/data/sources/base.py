@@ -55,6 +55,8 @@ class SourceReport:
         samples: Samples kept (after the split and ``limit``).
         skipped: ``(where, reason)`` for every record that could not be converted.
         split_out: Samples left out because they belong to the other split.
+        left_out: Well-formed records left out on purpose, counted by reason (an image
+            record in a video loader, a question outside the chosen subset, …).
     """
 
     source: str
@@ -62,12 +64,15 @@ class SourceReport:
     samples: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     split_out: int = 0
+    left_out: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         head = (
             f"{self.source}: {self.records} record(s), {self.samples} sample(s) kept, "
             f"{len(self.skipped)} bad record(s) skipped, {self.split_out} in the other split"
         )
+        if self.left_out:
+            head += ", left out: " + ", ".join(f"{n} {why}" for why, n in self.left_out.items())
         details = [f"  {where}: {why}" for where, why in self.skipped[:20]]
         if len(self.skipped) > 20:
             details.append(f"  … and {len(self.skipped) - 20} more")
@@ -136,6 +141,18 @@ class SampleSource(abc.ABC):
     def videos_dir(self, default: str) -> Path:
         """``video_root`` if given, else ``root / default``."""
         return self.video_root if self.video_root is not None else self.root / default
+
+    def video_path(self, path: Path) -> str:
+        """``path`` as a sample's ``video``: relative to ``root`` when inside it, else absolute."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path.resolve())
+
+    def leave_out(self, reason: str) -> list[VideoSample]:
+        """Count a well-formed record left out on purpose (``report.left_out``); returns []."""
+        self.report.left_out[reason] = self.report.left_out.get(reason, 0) + 1
+        return []
 
     def load(self) -> list[VideoSample]:
         """Read every record, convert, split and limit; fills `report`.
