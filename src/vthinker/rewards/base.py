@@ -84,6 +84,11 @@ class Reward(abc.ABC):
             out.append(_check_value(value, self.name, sample.id))
         return out
 
+    def stats(self) -> dict[str, float]:
+        """Extra statistics to log beside the reward's mean, as ``reward/<name>/<key>``
+        (an LLM judge's failure count, a gate's pass rate). Default: none."""
+        return {}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, weight={self.weight})"
 

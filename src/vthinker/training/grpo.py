@@ -37,9 +37,15 @@ from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from vthinker.models.policy import PolicyConfig, is_peft_model, vision_tower
-from vthinker.rewards.base import Reward, combine
+from vthinker.rewards.base import Reward, RewardBreakdown, combine
 from vthinker.training.base import GenerationSettings, VideoLLMModule, adamw
-from vthinker.training.losses import LossType, group_advantages, grpo_loss, masked_mean
+from vthinker.training.losses import (
+    LossType,
+    group_advantages,
+    grpo_loss,
+    masked_mean,
+    pooled_std,
+)
 from vthinker.training.rollout import (
     HFRollout,
     RolloutSettings,
@@ -211,21 +217,68 @@ class GRPOModule(VideoLLMModule):
     def _num_tokens(self, mask: torch.Tensor) -> torch.Tensor:
         """Token normaliser: this rank's batch (bnpo) or the global batch (dapo)."""
         n = mask.sum().float()
-        if self.grpo.loss_type == "dapo" and self.trainer.world_size > 1:
+        if self.grpo.loss_type == "dapo" and self._world() > 1:
             total = self.all_gather(n).sum()
             # DDP averages gradients over ranks: scale so the result is sum / global tokens.
             return total / self.trainer.world_size
         return n
 
+    def _world(self) -> int:
+        return self.trainer.world_size if self._trainer is not None else 1
+
+    def _any_rank(self, flag: bool) -> bool:
+        """True if ``flag`` holds on any rank (every rank must call this at the same point)."""
+        if self._world() == 1:
+            return flag
+        return bool(self.all_gather(torch.tensor(float(flag), device=self.device)).sum() > 0)
+
+    def _batch_std(self, total: torch.Tensor) -> torch.Tensor | None:
+        """The std of every rank's rewards for ``scale_rewards="batch"`` (None: local)."""
+        if self.grpo.scale_rewards != "batch" or self._world() == 1:
+            return None
+        t = total.double()
+        stats = torch.stack([t.new_tensor(float(t.numel())), t.sum(), (t * t).sum()])
+        summed = self.all_gather(stats).view(-1, 3).sum(0)
+        return pooled_std(summed[0], summed[1], summed[2])
+
+    def _skip_step(self, reason: str, batch: dict[str, Any]) -> None:
+        self.nan_steps += 1
+        rank_zero_warn(f"step {self.global_step}: {reason}; step skipped ({self.nan_steps} so far)")
+        self.log(
+            "train/nan_reward_steps",
+            float(self.nan_steps),
+            batch_size=max(1, len(batch["samples"])),
+        )
+
+    def score_rollout(
+        self, batch: dict[str, Any], traj: Trajectory, samples: list[Any]
+    ) -> RewardBreakdown:
+        """Step 2: the rewards of a rollout (a subclass may add rollout-level terms, as
+        `vthinker.training.tgrpo.TemporalGRPOModule` does)."""
+        return combine(self.rewards, traj.texts, samples)
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """One GRPO step (module docstring).
+
+        Under data parallelism each rank rolls out and scores its own prompts (a group never
+        spans ranks); the ranks then agree whether to train: if any rank has a NaN reward
+        or no usable sample, every rank skips the step, so the collective operations
+        (gradient all-reduce, global token count, metric sync) stay in lockstep.
+        """
         self.note_skipped(batch, "train")
-        if not batch["samples"]:
+        empty = not batch["samples"]
+        if empty and self._world() == 1:
             return
         g = self.grpo
         policy = self.policy
         opt = self.optimizers()
         sched = self.lr_schedulers()
         t0 = time.perf_counter()
+        if empty:
+            # Nothing to roll out on this rank; tell the others, then skip with them.
+            self._any_rank(True)
+            self._skip_step("a rank had no usable sample in its batch", batch)
+            return
 
         # 1. Rollout.
         policy.eval()
@@ -238,30 +291,34 @@ class GRPOModule(VideoLLMModule):
 
         # 2. Rewards.
         samples = [s for s in batch["samples"] for _ in range(g.group_size)]
-        breakdown = combine(self.rewards, traj.texts, samples)
+        breakdown = self.score_rollout(batch, traj, samples)
         total = breakdown.total.to(self.device)  # (N,)
         t2 = time.perf_counter()
-        if torch.isnan(total).any():
-            bad = sorted(
-                {samples[i].id for i in torch.nonzero(torch.isnan(total)).flatten().tolist()}
-            )
-            parts = [
-                n
-                for n, vals in breakdown.parts.items()
-                if any(v is not None and math.isnan(v) for v in vals)
-            ]
-            self.nan_steps += 1
-            rank_zero_warn(
-                f"step {self.global_step}: NaN reward from {parts} on samples {bad}; "
-                f"step skipped ({self.nan_steps} so far)"
-            )
-            self.log(
-                "train/nan_reward_steps", float(self.nan_steps), batch_size=len(batch["samples"])
-            )
+        has_nan = bool(torch.isnan(total).any())
+        if self._any_rank(has_nan):
+            if has_nan:
+                bad = sorted(
+                    {samples[i].id for i in torch.nonzero(torch.isnan(total)).flatten().tolist()}
+                )
+                parts = [
+                    n
+                    for n, vals in breakdown.parts.items()
+                    if any(v is not None and math.isnan(v) for v in vals)
+                ]
+                reason = f"NaN reward from {parts} on samples {bad}"
+            else:
+                reason = "another rank had a NaN reward or no usable sample"
+            self._skip_step(reason, batch)
             return
 
         # 3. Advantages.
-        adv = group_advantages(total, g.group_size, scale=g.scale_rewards, eps=g.adv_eps)  # (N,)
+        adv = group_advantages(
+            total,
+            g.group_size,
+            scale=g.scale_rewards,
+            eps=g.adv_eps,
+            batch_std=self._batch_std(total),
+        )  # (N,)
         mask = traj.completion_mask  # (N, C)
         n_rows = mask.shape[0]
 
@@ -358,6 +415,9 @@ class GRPOModule(VideoLLMModule):
         for name, mean in breakdown.means().items():
             if not math.isnan(mean):
                 metrics[f"reward/{name}"] = mean
+        for reward in self.rewards:  # extra statistics (judge failures, gate pass rates)
+            for key, value in reward.stats().items():
+                metrics[f"reward/{reward.name}/{key}"] = value
         if "accuracy" in breakdown.parts and "reward/accuracy" in metrics:
             metrics["train/accuracy"] = metrics["reward/accuracy"]
         if "format" in breakdown.parts and "reward/format" in metrics:

@@ -33,6 +33,7 @@ __all__ = [
     "grpo_loss",
     "kl_k3",
     "masked_mean",
+    "pooled_std",
     "token_entropy",
     "token_logprobs",
 ]
@@ -45,6 +46,7 @@ def group_advantages(
     group_size: int,
     scale: Literal["group", "batch", "none"] = "group",
     eps: float = 1e-4,
+    batch_std: torch.Tensor | float | None = None,
 ) -> torch.Tensor:
     """Group-relative advantages.
 
@@ -53,6 +55,8 @@ def group_advantages(
         group_size: Completions per prompt (G).
         scale: ``group`` (divide by the group std), ``batch`` (by the batch std) or ``none``.
         eps: Added to the std.
+        batch_std: The std to use for ``scale="batch"`` instead of that of ``rewards``
+            (under data parallelism: the std over every rank's rewards, `pooled_std`).
 
     Shape:
         rewards: (N,) with N divisible by G → advantages: (N,)
@@ -70,11 +74,27 @@ def group_advantages(
         std = torch.zeros_like(r)
     elif scale == "group":
         std = r.std(dim=1, keepdim=True).expand_as(r)  # (B, G), unbiased
+    elif scale == "batch" and batch_std is not None:
+        std = torch.full_like(r, float(batch_std))
     elif scale == "batch":
         std = r.flatten().std().expand_as(r) if r.numel() > 1 else torch.zeros_like(r)  # (B, G)
     else:
         raise ValueError(f"scale must be 'group', 'batch' or 'none', got {scale!r}")
     return (centred / (std + eps)).view(-1)
+
+
+def pooled_std(count: torch.Tensor, total: torch.Tensor, total_sq: torch.Tensor) -> torch.Tensor:
+    """Unbiased std of values known only by their count, sum and sum of squares.
+
+    Each rank contributes ``(n, Σx, Σx²)`` of its rewards; summed over ranks they give the
+    std of the global batch without gathering tensors of different lengths.
+    """
+    n = count.double()
+    if n <= 1:
+        return torch.zeros((), dtype=torch.float32)
+    mean = total.double() / n
+    var = (total_sq.double() - n * mean * mean) / (n - 1)
+    return var.clamp(min=0).sqrt().float()
 
 
 def token_logprobs(logits: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
