@@ -9,7 +9,9 @@ import pytest
 from vthinker.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+# Curation configs are not Trainer configs: tests/test_curation_configs.py parses and
+# instantiates them with `vthinker curate`'s own parser.
+CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "curation" not in p.parts)
 
 
 def test_configs_exist():
