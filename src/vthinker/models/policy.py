@@ -197,6 +197,8 @@ def load_policy(cfg: PolicyConfig, *, device_map: Any | None = None) -> nn.Modul
             "on the hub (this machine may be offline)"
         ) from err
     model.config.use_cache = False
+    if cfg.quantization == "nf4":
+        _keep_cpu_4bit_layout(model)
 
     for p in model.parameters():
         p.requires_grad_(cfg.lora is None and adapter_base is None)
@@ -233,6 +235,20 @@ def load_policy(cfg: PolicyConfig, *, device_map: Any | None = None) -> nn.Modul
             model.enable_input_require_grads()
     model.train()
     return model
+
+
+def _keep_cpu_4bit_layout(model: nn.Module) -> None:
+    """Stop bitsandbytes repacking 4-bit weights for CPU inference.
+
+    On CPUs with AVX512-BF16, a ``Linear4bit`` in eval mode repacks its weight into an
+    inference-only layout, and a later training forward then fails ("a view of a leaf
+    Variable that requires grad is being used in an in-place operation"). GRPO switches
+    between sampling (eval) and training on every step, so the repacking is turned off.
+    GPUs are unaffected.
+    """
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
 
 
 def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
