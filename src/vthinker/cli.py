@@ -16,7 +16,10 @@ checked before anything runs. Two helper commands prepare offline assets:
 and one that reads evaluation results:
 
 - ``vthinker report RUN_DIR... [--out DIR]``: compare evaluation runs in one Markdown
-  table (models × benchmarks, with the published numbers as reference rows) and plots.
+  table (models × benchmarks, with the published numbers as reference rows) and plots;
+- ``vthinker early-exit --model M --data FILE --out DIR``: VideoAuto-R1 decoding that stops
+  after a confident first answer, with the exit rate and accuracies
+  (`vthinker.evaluation.early_exit`).
 """
 
 from __future__ import annotations
@@ -72,9 +75,16 @@ def _data(argv: list[str]) -> None:
     data_main(argv)
 
 
+def _early_exit(argv: list[str]) -> None:
+    from vthinker.evaluation.early_exit import main as early_exit_main
+
+    early_exit_main(argv)
+
+
 TOOLS: dict[str, Callable[[list[str]], None]] = {
     "curate": _curate,
     "data": _data,
+    "early-exit": _early_exit,
     "export": _export,
     "make-tiny": _make_tiny,
     "make-toy-data": _make_toy,
