@@ -92,3 +92,40 @@ def test_sft_two_processes_match_one(tiny_model_dir, toy_dir, tmp_path):
     one = _run("sft", 1, tiny_model_dir, train, tmp_path / "one")
     two = _run("sft", 2, tiny_model_dir, train, tmp_path / "two")
     _assert_same_update(one, two)
+
+
+def _sharded_worker(rank: int, world: int, init_file: str, out: str) -> None:
+    import torch.distributed as dist
+    from torch import nn
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    from vthinker.models.policy import is_sharded
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        plain = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+        # FSDP2 shards on CPU (FSDP1, Lightning's FSDPStrategy, needs a GPU).
+        layer = nn.Linear(4, 4)
+        fully_shard(layer, mesh=init_device_mesh("cpu", (world,)))
+        wrapped = nn.Sequential(layer, nn.Linear(4, 2))
+        result = {"plain": is_sharded(plain), "wrapped": is_sharded(wrapped)}
+    finally:
+        dist.destroy_process_group()
+    Path(out).with_suffix(f".{rank}.json").write_text(json.dumps(result))
+
+
+def test_sharded_models_generate_in_step(tmp_path):
+    """FSDP-wrapped parts are detected, so rollouts pass ``synced_gpus=True`` to generate."""
+    from vthinker.models.policy import is_sharded
+
+    assert not is_sharded(torch.nn.Linear(2, 2))  # no process group
+    torch.multiprocessing.spawn(
+        _sharded_worker,
+        args=(2, str(tmp_path / "init"), str(tmp_path / "out")),
+        nprocs=2,
+        join=True,
+    )
+    for rank in range(2):
+        result = json.loads((tmp_path / f"out.{rank}.json").read_text())
+        assert result == {"plain": False, "wrapped": True}

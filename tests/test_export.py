@@ -79,3 +79,28 @@ def test_export_errors(tmp_path):
     torch.save({"state_dict": {}, "hyper_parameters": {}}, bad)
     with pytest.raises(ValueError, match="not a vthinker module"):
         export_merged(bad, tmp_path / "out")
+
+
+def test_sharded_fsdp_checkpoint_exports_like_the_full_one(lora_run, tmp_path):
+    """A checkpoint in the layout FSDPStrategy(state_dict_type="sharded") writes (the model
+    and optimizer states as torch.distributed.checkpoint shards, the rest in meta.pt)
+    consolidates to the same merged model as the single-file checkpoint."""
+    from lightning.fabric.strategies.fsdp import _distributed_checkpoint_save
+
+    module, out = lora_run
+    ckpt = torch.load(out / "ckpt" / "last.ckpt", map_location="cpu", weights_only=False)
+    folder = tmp_path / "last.ckpt"
+    folder.mkdir()
+    converted = {"model": ckpt.pop("state_dict")}
+    converted.update({f"optimizer_{i}": s for i, s in enumerate(ckpt.pop("optimizer_states"))})
+    _distributed_checkpoint_save(converted, folder)
+    torch.save(ckpt, folder / "meta.pt")
+
+    main(["export", str(folder), "--out", str(tmp_path / "merged"), "--dtype", "float32"])
+    merged = AutoModelForImageTextToText.from_pretrained(tmp_path / "merged")
+    ids = torch.randint(0, 500, (1, 12))
+    assert torch.allclose(_logits(merged, ids), _logits(module.policy, ids), atol=1e-4)
+
+    (folder / ".metadata").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable sharded checkpoint"):
+        export_merged(folder, tmp_path / "bad")

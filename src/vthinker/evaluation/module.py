@@ -64,7 +64,7 @@ from vthinker.evaluation.store import (
     merge_rank_files,
     read_rows,
 )
-from vthinker.models.policy import PolicyConfig
+from vthinker.models.policy import PolicyConfig, is_sharded
 from vthinker.trace import parse_trace
 from vthinker.training.base import GenerationSettings, VideoLLMModule
 
@@ -350,7 +350,11 @@ class EvalModule(VideoLLMModule):
         inputs = model_inputs(batch)
         tok = self.processor.tokenizer
         out = self.policy.generate(
-            **inputs, **self.generation.kwargs(), pad_token_id=tok.pad_token_id, use_cache=True
+            **inputs,
+            **self.generation.kwargs(),
+            pad_token_id=tok.pad_token_id,
+            use_cache=True,
+            synced_gpus=is_sharded(self.policy),
         )
         completions = out[:, inputs["input_ids"].shape[1] :]  # (B, T_new)
         eos = self.policy.generation_config.eos_token_id

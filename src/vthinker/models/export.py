@@ -4,6 +4,10 @@
 
 - a Lightning checkpoint (``*.ckpt``) of any vthinker module: full weights, or LoRA
   adapters only (the policy settings are read from the checkpoint's hyperparameters);
+- a sharded FSDP checkpoint (a ``*.ckpt`` *folder* with ``meta.pt`` and
+  ``torch.distributed.checkpoint`` shards, written by ``FSDPStrategy(state_dict_type=
+  "sharded")``): consolidated in one process, reading only the model weights (never the
+  optimizer state), so no GPU or process group is needed;
 - a peft adapter folder (``adapter_config.json``, e.g. a LoRA run's ``hf`` export);
 - a full model folder (copied through ``save_pretrained``, e.g. to change dtype).
 
@@ -39,6 +43,38 @@ def _policy_from_checkpoint(ckpt: dict) -> PolicyConfig:
     return policy
 
 
+SHARDED_META = "meta.pt"  # what Lightning's FSDPStrategy writes beside the shards
+
+
+def _load_sharded_weights(folder: Path, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The policy weights of a sharded Lightning checkpoint, keyed like ``model.state_dict()``.
+
+    The shards hold ``{"model": <LightningModule state_dict>, "optimizer_0": ...}``; only
+    the ``model.*`` entries of the LightningModule (the policy) are read, into tensors
+    shaped like the freshly built model's.
+    """
+    import torch.distributed.checkpoint as dcp
+
+    try:
+        saved = dcp.FileSystemReader(str(folder)).read_metadata().state_dict_metadata
+    except Exception as err:
+        raise ValueError(f"{folder}: not a readable sharded checkpoint ({err})") from err
+    prefix = "model.model."  # {"model": ...} flattened, then the module's `model.` attribute
+    wanted = {k.removeprefix(prefix) for k in saved if k.startswith(prefix)}
+    if not wanted:
+        raise ValueError(f"{folder}: the sharded checkpoint holds no policy weights")
+    own = model.state_dict()
+    unknown = sorted(wanted - own.keys())
+    if unknown:
+        raise ValueError(
+            f"{folder}: {len(unknown)} weights do not belong to the model it names "
+            f"(e.g. {unknown[0]})"
+        )
+    target = {"model": {f"model.{k}": torch.empty_like(own[k]) for k in sorted(wanted)}}
+    dcp.load(target, checkpoint_id=str(folder))
+    return {k.removeprefix("model."): v for k, v in target["model"].items()}
+
+
 def export_merged(source: str | Path, out_dir: str | Path, dtype: str = "bfloat16") -> Path:
     """Write a merged, unquantized HF model folder (weights + processor) to ``out_dir``.
 
@@ -49,8 +85,12 @@ def export_merged(source: str | Path, out_dir: str | Path, dtype: str = "bfloat1
     source = Path(source)
     if not source.exists():
         raise FileNotFoundError(f"nothing to export at {source}")
-    if source.is_file():
-        ckpt = torch.load(source, map_location="cpu", weights_only=False)
+    sharded = source.is_dir() and (source / SHARDED_META).is_file()
+    if source.is_file() or sharded:
+        if sharded:
+            ckpt = torch.load(source / SHARDED_META, map_location="cpu", weights_only=False)
+        else:
+            ckpt = torch.load(source, map_location="cpu", weights_only=False)
         cfg = dataclasses.replace(
             _policy_from_checkpoint(ckpt),
             dtype=dtype,
@@ -58,11 +98,14 @@ def export_merged(source: str | Path, out_dir: str | Path, dtype: str = "bfloat1
             gradient_checkpointing=False,
         )
         model = load_policy(cfg)
-        state = {
-            k.removeprefix("model."): v
-            for k, v in ckpt["state_dict"].items()
-            if k.startswith("model.")
-        }
+        if sharded:
+            state = _load_sharded_weights(source, model)
+        else:
+            state = {
+                k.removeprefix("model."): v
+                for k, v in ckpt["state_dict"].items()
+                if k.startswith("model.")
+            }
         result = model.load_state_dict(state, strict=False)
         if result.unexpected_keys:
             raise ValueError(
@@ -94,7 +137,10 @@ def main(argv: list[str] | None = None) -> None:
         prog="vthinker export",
         description="Merge a checkpoint or adapter into a plain Hugging Face model folder.",
     )
-    parser.add_argument("source", help="a .ckpt file, a peft adapter folder or a model folder")
+    parser.add_argument(
+        "source",
+        help="a .ckpt file, a sharded FSDP .ckpt folder, a peft adapter folder or a model folder",
+    )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
     args = parser.parse_args(argv)

@@ -255,6 +255,26 @@ def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
 
+def is_sharded(model: nn.Module) -> bool:
+    """Whether parts of ``model`` are FSDP-sharded across several processes.
+
+    Generation must then run with ``synced_gpus=True``: every forward of a sharded unit
+    all-gathers its weights, so a rank whose completions all stopped keeps stepping until
+    every rank is done (otherwise the others wait for it forever).
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return False
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # torch < 2.6: FSDP1 only
+        FSDPModule = FullyShardedDataParallel
+    return any(isinstance(m, FullyShardedDataParallel | FSDPModule) for m in model.modules())
+
+
 def is_peft_model(model: nn.Module) -> bool:
     try:
         from peft import PeftModel

@@ -24,6 +24,7 @@ from vthinker.data.collate import Skipped, model_inputs
 from vthinker.models.policy import (
     PolicyConfig,
     is_peft_model,
+    is_sharded,
     load_policy,
     load_processor,
     trainable_parameters,
@@ -208,7 +209,11 @@ class VideoLLMModule(L.LightningModule):
         kwargs = {**self.generation.kwargs(), **overrides}
         tok = self.processor.tokenizer
         out = self.policy.generate(
-            **inputs, **kwargs, pad_token_id=tok.pad_token_id, use_cache=True
+            **inputs,
+            **kwargs,
+            pad_token_id=tok.pad_token_id,
+            use_cache=True,
+            synced_gpus=is_sharded(self.policy),
         )
         completions = out[:, inputs["input_ids"].shape[1] :]
         return tok.batch_decode(completions, skip_special_tokens=True)

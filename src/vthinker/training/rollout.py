@@ -27,6 +27,7 @@ from torch import nn
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from vthinker.data.collate import model_inputs
+from vthinker.models.policy import is_sharded
 from vthinker.training.losses import token_entropy, token_logprobs
 
 __all__ = [
@@ -191,6 +192,7 @@ class HFRollout:
             "num_return_sequences": group_size,
             "pad_token_id": self.tokenizer.pad_token_id,
             "use_cache": True,
+            "synced_gpus": is_sharded(model),  # FSDP: ranks step together
         }
         if s.top_k is not None:
             kwargs["top_k"] = s.top_k
