@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from vthinker.cli import cli
 
@@ -25,11 +26,54 @@ def test_configs_exist():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "configs")))
 def test_config_parses(path, capsys):
+    args = ["fit", "--config", str(path), "--print_config"]
+    if "trainer" in path.parts:
+        # Trainer configs are layered over a recipe (their header says how).
+        args[1:1] = ["--config", str(ROOT / "configs/grpo/video_thinker_7b.yaml")]
     with pytest.raises(SystemExit) as exc:
-        cli(["fit", "--config", str(path), "--print_config"])
+        cli(args)
     assert exc.value.code in (0, None)
     printed = capsys.readouterr().out
     assert "class_path: vthinker." in printed
+    if "trainer" in path.parts:
+        strategy = yaml.safe_load(path.read_text())["trainer"]["strategy"]["class_path"]
+        assert f"class_path: {strategy}" in printed
+
+
+def _strategy_from(name: str):
+    """Instantiate the strategy of configs/trainer/<name>.yaml (a Trainer with FSDP needs
+    a GPU, the strategy object does not)."""
+    from jsonargparse import ArgumentParser
+    from lightning.pytorch.strategies import Strategy
+
+    parser = ArgumentParser()
+    parser.add_argument("--strategy", type=Strategy)
+    cfg = yaml.safe_load((ROOT / f"configs/trainer/{name}.yaml").read_text())["trainer"]
+    parsed = parser.parse_object({"strategy": cfg["strategy"]})
+    return parser.instantiate_classes(parsed)["strategy"]
+
+
+def test_ddp_trainer_config():
+    from lightning.pytorch.strategies import DDPStrategy
+
+    strategy = _strategy_from("ddp")
+    assert isinstance(strategy, DDPStrategy)
+    assert strategy._ddp_kwargs["find_unused_parameters"] is False
+
+
+def test_fsdp_trainer_config():
+    from lightning.pytorch.strategies import FSDPStrategy
+    from transformers.models.qwen2_5_vl import modeling_qwen2_5_vl as q
+
+    strategy = _strategy_from("fsdp")
+    assert isinstance(strategy, FSDPStrategy)
+    assert strategy.sharding_strategy.name == "FULL_SHARD"
+    assert strategy._state_dict_type == "sharded"
+    assert strategy.kwargs["use_orig_params"] is True  # LoRA inside FSDP units
+    units = {q.Qwen2_5_VLDecoderLayer, q.Qwen2_5_VLVisionBlock}
+    assert set(strategy.kwargs["auto_wrap_policy"]._module_classes) == units
+    checkpointed = strategy._activation_checkpointing_kwargs["auto_wrap_policy"]._module_classes
+    assert set(checkpointed) == units
 
 
 def test_unknown_key_is_rejected(tmp_path, capsys):
