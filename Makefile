@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TINY := outputs/tiny-qwen2.5-vl
 TOY := data/toy
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo demo-siblings test lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,16 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/vthinker make-tiny $(TINY)
 	$(BIN)/vthinker make-toy-data --out $(TOY)
+	$(BIN)/vthinker data check --config configs/demo/sft.yaml
 	$(BIN)/vthinker fit --config configs/demo/sft.yaml
 	$(BIN)/vthinker fit --config configs/demo/grpo.yaml
 	$(BIN)/vthinker test --config configs/demo/eval.yaml \
 	  --model.init_args.policy.name_or_path outputs/demo/grpo/hf
+
+# The sibling methods on the tiny model, from the SFT demo (run `make demo` first).
+SIBLINGS := rewatch_r1 videop2r videoauto_r1 video_r2 video_r1_tgrpo
+demo-siblings: install
+	for m in $(SIBLINGS); do $(BIN)/vthinker fit --config configs/demo/$$m.yaml || exit 1; done
 
 # pytest exits 5 when it collects no test: that is not a failure of the code.
 test: install
