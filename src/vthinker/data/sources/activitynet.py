@@ -110,6 +110,7 @@ class ActivityNetCaptions(SampleSource):
     """
 
     name = "activitynet"
+    split_key = "video_id"
 
     def __init__(
         self,
@@ -133,8 +134,7 @@ class ActivityNetCaptions(SampleSource):
     def find_video(self, vid: str) -> Path:
         """The file of video ``vid`` (with or without ``v_``); the crawler's name if missing."""
         bare = vid[2:] if vid.startswith("v_") else vid
-        found = self.videos.find([vid, bare, f"v_{bare}"])
-        return found if found is not None else self.videos.folder / f"{vid}.mp4"
+        return self.videos.find_or([vid, bare, f"v_{bare}"], self.videos.folder / f"{vid}.mp4")
 
     def convert(self, record: Any) -> list[VideoSample]:
         name, vid, rec = record
@@ -153,6 +153,3 @@ class ActivityNetCaptions(SampleSource):
                 "annotation_file": name,
             },
         )
-
-    def video_key(self, sample: VideoSample) -> str:
-        return str(sample.meta["video_id"])

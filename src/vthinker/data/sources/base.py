@@ -93,6 +93,9 @@ class SampleSource(abc.ABC):
     """
 
     name: str = "source"
+    split_key: str | None = None
+    """The ``meta`` key whose value identifies a video for the in-domain split (the
+    dataset's own video id); None: the sample's video file (`video_key`)."""
 
     def __init__(
         self,
@@ -133,8 +136,11 @@ class SampleSource(abc.ABC):
         """
 
     def video_key(self, sample: VideoSample) -> str:
-        """What identifies a video for the in-domain split (default: its file path)."""
-        return sample.video
+        """What identifies a video for the in-domain split: ``meta[split_key]`` when the
+        source sets `split_key`, else the video file path."""
+        if self.split_key is None:
+            return sample.video
+        return str(sample.meta[self.split_key])
 
     # --- shared machinery -------------------------------------------------------------------
 

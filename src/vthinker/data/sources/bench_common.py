@@ -1,6 +1,8 @@
 """Shared pieces of the benchmark readers (Video-Holmes, CG-Bench, VRBench, VideoMME, …).
 
-Benchmarks ship their annotations as one JSON list, JSON Lines or a Parquet table. The
+Benchmarks ship their annotations as one JSON list, JSON Lines or a Parquet table.
+`BenchmarkSource` reads its ``annotation`` file (checked to exist, by suffix) and builds
+the test-split samples (`BenchmarkSource.bench_sample`); each reader keeps its own keys. The
 iterators here yield ``(where, record)`` pairs for `SampleSource.records`: ``where`` names
 the file and the record (``"test_Video-Holmes.json:[3]"``, ``"VRBench_eval.jsonl:line 7"``,
 ``"test-00000-of-00001.parquet:row 12"``, 1-based lines and rows, 0-based list
@@ -28,9 +30,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from vthinker.data.schema import LETTERS, SampleError, VideoSample
+from vthinker.data.schema import LETTERS, Evidence, SampleError, VideoSample
 from vthinker.data.sources.base import SampleSource
-from vthinker.data.sources.files import Malformed
+from vthinker.data.sources.files import Malformed, jsonl_lines
 
 __all__ = [
     "BENCH_VIDEO_EXTENSIONS",
@@ -55,12 +57,63 @@ _LETTER_PREFIX = re.compile(r"^\s*\(?([A-Z])\s*[.:)]\s*")
 
 
 class BenchmarkSource(SampleSource):
-    """A `SampleSource` whose records may be `Malformed` (a JSONL line that is not JSON).
+    """A `SampleSource` over one annotation file whose records may be `Malformed` (a JSONL
+    line that is not JSON).
 
-    Subclasses implement `convert_record` instead of `convert`; `convert` rejects
-    `Malformed` records first, so they are named, counted and skipped by `load` like any
-    other bad record. Records left out on purpose go through `SampleSource.leave_out`.
+    Subclasses set ``title`` and ``layout`` (for the missing-file error), store their
+    ``annotation`` file name, and implement `convert_record` instead of `convert`;
+    `convert` rejects `Malformed` records first, so they are named, counted and skipped by
+    `load` like any other bad record. Records left out on purpose go through
+    `SampleSource.leave_out`. `records` reads the annotation by its suffix
+    (`iter_annotation`); a reader with another record structure overrides it.
     """
+
+    title: str = "benchmark"
+    """The benchmark's own spelling of its name (``"Video-Holmes"``), for messages."""
+    layout: str = ""
+    """One line describing the expected files under ``root`` (in the missing-file error)."""
+    annotation: str
+    """The annotation file, relative to ``root`` (set by each reader's ``__init__``)."""
+
+    def annotation_file(self) -> Path:
+        """``root / annotation``.
+
+        Raises:
+            FileNotFoundError: naming the file and the expected layout, if it is missing.
+        """
+        return require_file(
+            self.root / self.annotation, f"{self.title} annotation file", self.layout
+        )
+
+    def records(self) -> Iterator[tuple[str, Any]]:
+        return iter_annotation(self.annotation_file())
+
+    def bench_sample(
+        self,
+        *,
+        id: str,
+        video: Path,
+        question: str,
+        answer: str,
+        options: list[str],
+        meta: dict[str, Any],
+        evidence: list[Evidence] | None = None,
+        problem_type: str = "multiple choice",
+    ) -> VideoSample:
+        """A benchmark question as a test-split sample of this source; ``video`` is the file
+        (made ``root``-relative by `SampleSource.video_path`)."""
+        return VideoSample(
+            id=id,
+            video=self.video_path(video),
+            question=question,
+            answer=answer,
+            problem_type=problem_type,
+            options=options,
+            evidence=evidence if evidence is not None else [],
+            source=self.name,
+            split="test",
+            meta=meta,
+        )
 
     def convert(self, record: Any) -> list[VideoSample]:
         if isinstance(record, Malformed):
@@ -101,18 +154,10 @@ def iter_json_list(path: Path) -> Iterator[tuple[str, Any]]:
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
-    """Records of a JSON Lines file; ``where`` is ``"name:line n"``; blank lines are skipped."""
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            where = f"{path.name}:line {lineno}"
-            try:
-                yield where, json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as err:
-                yield where, Malformed(f"not UTF-8 text (byte {err.start + 1})")
-            except json.JSONDecodeError as err:
-                yield where, Malformed(f"invalid JSON ({err.msg} at column {err.colno})")
+    """Records of a JSON Lines file; ``where`` is ``"name:line n"``; blank lines are skipped
+    and a line that is not UTF-8 JSON is a `Malformed` record (`files.jsonl_lines`)."""
+    for lineno, record in jsonl_lines(path):
+        yield f"{path.name}:line {lineno}", record
 
 
 def iter_parquet(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:

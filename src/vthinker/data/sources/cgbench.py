@@ -31,7 +31,6 @@ bins ``0 ~ 10`` … ``50 ~ 60``, ``60+``). Clue intervals become ``evidence`` (n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Literal
 
 from vthinker.data.schema import Evidence, SampleError, VideoSample
@@ -39,8 +38,6 @@ from vthinker.data.sources.bench_common import (
     BenchmarkSource,
     answer_letter,
     get_field,
-    iter_annotation,
-    require_file,
     resolve_video,
     text_id,
 )
@@ -107,6 +104,8 @@ class CGBench(BenchmarkSource):
     """
 
     name = "cg_bench"
+    title = "CG-Bench"
+    layout = "root/cgbench.json and root/cg_videos_720p/<video_uid>.mp4"
 
     def __init__(
         self,
@@ -125,14 +124,6 @@ class CGBench(BenchmarkSource):
             )
         self.annotation = annotation
         self.subset = subset
-
-    def records(self) -> Iterator[tuple[str, Any]]:
-        path = require_file(
-            self.root / self.annotation,
-            "CG-Bench annotation file",
-            "root/cgbench.json and root/cg_videos_720p/<video_uid>.mp4",
-        )
-        return iter_annotation(path)
 
     def convert_record(self, record: Any) -> list[VideoSample]:
         sub_category = get_field(record, "sub_category").strip()
@@ -165,20 +156,15 @@ class CGBench(BenchmarkSource):
         if isinstance(record.get("answer"), str):
             meta["answer_text"] = record["answer"].strip()
         return [
-            VideoSample(
+            self.bench_sample(
                 id=qid,
-                video=self.video_path(
-                    resolve_video(self.videos_dir("cg_videos_720p"), [video_uid], ".mp4")
-                ),
+                video=resolve_video(self.videos_dir("cg_videos_720p"), [video_uid], ".mp4"),
                 question=get_field(record, "question").strip(),
                 answer=answer_letter(
                     get_field(record, "right_answer"), len(options), "right_answer"
                 ),
-                problem_type="multiple choice",
                 options=options,
                 evidence=_clue_spans(get_field(record, "clue_intervals", list)),
-                source=self.name,
-                split="test",
                 meta=meta,
             )
         ]

@@ -4,11 +4,13 @@
   raises `FileNotFoundError` naming the path and the expected layout.
 - `iter_jsonl_objects` yields ``(line number, object)`` from a JSONL file; a line that is not
   JSON comes back as a `Malformed` marker, so the loader's ``convert`` raises on it and
-  `SampleSource.load` names, counts and skips it like any other bad record.
+  `SampleSource.load` names, counts and skips it like any other bad record (`jsonl_lines`
+  is the same reader without the missing-file check, for the benchmark readers).
 - `seconds` reads a time value (number or numeric string) as seconds, rejecting booleans,
   NaN and negative values.
 - `VideoIndex` finds a video by its file stem: first directly in the folders where the
-  dataset's own layout puts it, then anywhere under the video folder (indexed once).
+  dataset's own layout puts it, then anywhere under the video folder (indexed once);
+  `VideoIndex.find_or` falls back to the path the layout expects, for a missing video.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "Malformed",
     "VideoIndex",
     "iter_jsonl_objects",
+    "jsonl_lines",
     "read_json",
     "seconds",
 ]
@@ -80,6 +83,12 @@ def iter_jsonl_objects(path: Path, layout: str) -> Iterator[tuple[int, Any]]:
     """
     if not path.is_file():
         raise FileNotFoundError(f"annotation file not found: {path} (expected layout: {layout})")
+    yield from jsonl_lines(path)
+
+
+def jsonl_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """`iter_jsonl_objects` for a file the caller has already found: 1-based line numbers,
+    blank lines skipped, a line that is not UTF-8 JSON yielded as `Malformed`."""
     with path.open("rb") as f:
         for lineno, raw in enumerate(f, start=1):
             if not raw.strip():
@@ -156,3 +165,9 @@ class VideoIndex:
             if stem in index:
                 return index[stem]
         return None
+
+    def find_or(self, stems: Iterable[str], expected: Path, dirs: Iterable[Path] = ()) -> Path:
+        """`find`, else ``expected`` (where the dataset's layout puts the video), so that a
+        missing video is reported (by the data check, or at load time) under that name."""
+        found = self.find(stems, dirs)
+        return found if found is not None else expected

@@ -107,6 +107,7 @@ class LVBench(SampleSource):
     """
 
     name = "lvbench"
+    split_key = "video_id"
 
     def __init__(
         self,
@@ -195,6 +196,3 @@ class LVBench(SampleSource):
                 },
             )
         ]
-
-    def video_key(self, sample: VideoSample) -> str:
-        return str(sample.meta["video_id"])

@@ -25,7 +25,6 @@ as they are: their published example is elided, so no time format is assumed for
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,9 +33,7 @@ from vthinker.data.sources.bench_common import (
     BenchmarkSource,
     answer_letter,
     get_field,
-    iter_annotation,
     options_from_letter_dict,
-    require_file,
     resolve_video,
     text_id,
 )
@@ -59,6 +56,8 @@ class SciVideoBench(BenchmarkSource):
     """
 
     name = "scivideobench"
+    title = "SciVideoBench"
+    layout = "root/scivideobench_1k.jsonl and root/videos/jove_<video_id>.mp4"
 
     def __init__(
         self,
@@ -72,21 +71,14 @@ class SciVideoBench(BenchmarkSource):
         super().__init__(root, video_root=video_root, split=split, strict=strict, limit=limit)
         self.annotation = annotation
 
-    def _annotation_path(self) -> Path:
+    def annotation_file(self) -> Path:
+        """``root / annotation``, or its ``.json``/``.jsonl`` twin when only that exists."""
         path = self.root / self.annotation
         if not path.is_file():
             twin = {".jsonl": ".json", ".json": ".jsonl"}.get(path.suffix)
             if twin is not None and path.with_suffix(twin).is_file():
                 return path.with_suffix(twin)
-        return path
-
-    def records(self) -> Iterator[tuple[str, Any]]:
-        path = require_file(
-            self._annotation_path(),
-            "SciVideoBench annotation file",
-            "root/scivideobench_1k.jsonl and root/videos/jove_<video_id>.mp4",
-        )
-        return iter_annotation(path)
+        return super().annotation_file()
 
     def convert_record(self, record: Any) -> list[VideoSample]:
         video_id = text_id(record, "video_id")
@@ -104,17 +96,12 @@ class SciVideoBench(BenchmarkSource):
         if isinstance(record.get("timestamp_breakdown"), list):
             meta["timestamp_breakdown"] = record["timestamp_breakdown"]
         return [
-            VideoSample(
+            self.bench_sample(
                 id=f"{video_id}-{question_id}",
-                video=self.video_path(
-                    resolve_video(self.videos_dir("videos"), [f"jove_{video_id}", video_id])
-                ),
+                video=resolve_video(self.videos_dir("videos"), [f"jove_{video_id}", video_id]),
                 question=get_field(record, "question").strip(),
                 answer=answer_letter(get_field(record, "answer"), len(options)),
-                problem_type="multiple choice",
                 options=options,
-                source=self.name,
-                split="test",
                 meta=meta,
             )
         ]

@@ -53,6 +53,7 @@ class STAR(SampleSource):
     """
 
     name = "star"
+    split_key = "video_id"
 
     def __init__(
         self,
@@ -74,8 +75,7 @@ class STAR(SampleSource):
                 yield f"{name}:{qid if qid is not None else f'item {i}'}", (name, rec)
 
     def find_video(self, vid: str) -> Path:
-        found = self.videos.find([vid])
-        return found if found is not None else self.videos.folder / f"{vid}.mp4"
+        return self.videos.find_or([vid], self.videos.folder / f"{vid}.mp4")
 
     def convert(self, record: Any) -> list[VideoSample]:
         name, rec = record
@@ -125,6 +125,3 @@ class STAR(SampleSource):
                 },
             )
         ]
-
-    def video_key(self, sample: VideoSample) -> str:
-        return str(sample.meta["video_id"])

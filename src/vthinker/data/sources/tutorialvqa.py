@@ -66,6 +66,7 @@ class TutorialVQA(SampleSource):
     """
 
     name = "tutorialvqa"
+    split_key = "video_id"
 
     def __init__(
         self,
@@ -96,8 +97,8 @@ class TutorialVQA(SampleSource):
     def find_video(self, vid: str, url: Any) -> Path:
         """``<video_id>.<ext>`` or the ``video_url`` file name under the video folder."""
         url_name = PurePosixPath(urlparse(url).path).name if isinstance(url, str) else ""
-        found = self.videos.find([vid, PurePosixPath(url_name).stem])
-        return found if found is not None else self.videos.folder / (url_name or f"{vid}.webm")
+        expected = self.videos.folder / (url_name or f"{vid}.webm")
+        return self.videos.find_or([vid, PurePosixPath(url_name).stem], expected)
 
     def convert(self, record: Any) -> list[VideoSample]:
         name, i, qa = record
@@ -167,6 +168,3 @@ class TutorialVQA(SampleSource):
                 }
             )
         return out
-
-    def video_key(self, sample: VideoSample) -> str:
-        return str(sample.meta["video_id"])

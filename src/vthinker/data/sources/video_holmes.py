@@ -22,7 +22,6 @@ them); kept as ``meta["question_type"]``. The questions carry no time spans.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Literal
 
 from vthinker.data.schema import VideoSample
@@ -30,9 +29,7 @@ from vthinker.data.sources.bench_common import (
     BenchmarkSource,
     answer_letter,
     get_field,
-    iter_annotation,
     options_from_letter_dict,
-    require_file,
     resolve_video,
     text_id,
 )
@@ -54,6 +51,8 @@ class VideoHolmes(BenchmarkSource):
     """
 
     name = "video_holmes"
+    title = "Video-Holmes"
+    layout = "root/test_Video-Holmes.json and root/videos/<video ID>.mp4"
 
     def __init__(
         self,
@@ -69,14 +68,6 @@ class VideoHolmes(BenchmarkSource):
         self.annotation = annotation
         self.video_dir = video_dir
 
-    def records(self) -> Iterator[tuple[str, Any]]:
-        path = require_file(
-            self.root / self.annotation,
-            "Video-Holmes annotation file",
-            "root/test_Video-Holmes.json and root/videos/<video ID>.mp4",
-        )
-        return iter_annotation(path)
-
     def convert_record(self, record: Any) -> list[VideoSample]:
         video_id = text_id(record, "video ID")
         question_id = text_id(record, "Question ID")
@@ -91,17 +82,12 @@ class VideoHolmes(BenchmarkSource):
         if isinstance(explanation, str) and explanation.strip():
             meta["explanation"] = explanation.strip()
         return [
-            VideoSample(
+            self.bench_sample(
                 id=f"{video_id}-{question_id}",
-                video=self.video_path(
-                    resolve_video(self.videos_dir(self.video_dir), [video_id], ".mp4")
-                ),
+                video=resolve_video(self.videos_dir(self.video_dir), [video_id], ".mp4"),
                 question=get_field(record, "Question").strip(),
                 answer=answer,
-                problem_type="multiple choice",
                 options=options,
-                source=self.name,
-                split="test",
                 meta=meta,
             )
         ]

@@ -59,6 +59,8 @@ class VideoR1Source(SampleSource):
         limit: Keep only the first ``limit`` samples.
     """
 
+    split_key = "path"
+
     def __init__(
         self,
         root: str,
@@ -106,6 +108,3 @@ class VideoR1Source(SampleSource):
         sample.meta = {k: v for k, v in rec.items() if k not in _KNOWN}
         sample.meta["path"] = str(rel)
         return [sample]
-
-    def video_key(self, sample: VideoSample) -> str:
-        return str(sample.meta["path"])

@@ -24,7 +24,6 @@ left out). An annotation converted to ``.jsonl`` or a JSON list with the same ke
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Literal
 
 from vthinker.data.schema import SampleError, VideoSample
@@ -32,9 +31,7 @@ from vthinker.data.sources.bench_common import (
     BenchmarkSource,
     answer_letter,
     get_field,
-    iter_annotation,
     options_from_lettered_list,
-    require_file,
     resolve_video,
     text_id,
 )
@@ -58,6 +55,8 @@ class VideoMME(BenchmarkSource):
     """
 
     name = "videomme"
+    title = "Video-MME"
+    layout = "root/videomme/test-00000-of-00001.parquet and root/data/<videoID>.mp4"
 
     def __init__(
         self,
@@ -77,14 +76,6 @@ class VideoMME(BenchmarkSource):
         self.annotation = annotation
         self.durations = wanted
 
-    def records(self) -> Iterator[tuple[str, Any]]:
-        path = require_file(
-            self.root / self.annotation,
-            "Video-MME annotation file",
-            "root/videomme/test-00000-of-00001.parquet and root/data/<videoID>.mp4",
-        )
-        return iter_annotation(path)
-
     def convert_record(self, record: Any) -> list[VideoSample]:
         duration = get_field(record, "duration").strip()
         if duration not in DURATIONS:
@@ -94,15 +85,12 @@ class VideoMME(BenchmarkSource):
         youtube_id = text_id(record, "videoID")
         options = options_from_lettered_list(get_field(record, "options", (list, tuple)))
         return [
-            VideoSample(
+            self.bench_sample(
                 id=text_id(record, "question_id"),
-                video=self.video_path(resolve_video(self.videos_dir("data"), [youtube_id])),
+                video=resolve_video(self.videos_dir("data"), [youtube_id]),
                 question=get_field(record, "question").strip(),
                 answer=answer_letter(get_field(record, "answer"), len(options)),
-                problem_type="multiple choice",
                 options=options,
-                source=self.name,
-                split="test",
                 meta={
                     "question_type": get_field(record, "task_type").strip(),
                     "domain": get_field(record, "domain").strip(),

@@ -30,7 +30,6 @@ those lines, so they are parsed from either field. Open-ended questions are left
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any, Literal
 
 from vthinker.data.schema import LETTERS, SampleError, VideoSample
@@ -38,8 +37,6 @@ from vthinker.data.sources.bench_common import (
     BenchmarkSource,
     answer_letter,
     get_field,
-    iter_annotation,
-    require_file,
     resolve_video,
     text_id,
 )
@@ -98,6 +95,8 @@ class VideoTT(BenchmarkSource):
     """
 
     name = "videott"
+    title = "Video-TT"
+    layout = "root/data/test-00000-of-00001.parquet and root/Benchmark-AllVideos-LQ/<video_id>.mp4"
 
     def __init__(
         self,
@@ -112,14 +111,6 @@ class VideoTT(BenchmarkSource):
         super().__init__(root, video_root=video_root, split=split, strict=strict, limit=limit)
         self.annotation = annotation
         self.open_ended = open_ended
-
-    def records(self) -> Iterator[tuple[str, Any]]:
-        path = require_file(
-            self.root / self.annotation,
-            "Video-TT annotation file",
-            "root/data/test-00000-of-00001.parquet and root/Benchmark-AllVideos-LQ/<video_id>.mp4",
-        )
-        return iter_annotation(path)
 
     def convert_record(self, record: Any) -> list[VideoSample]:
         prompt_type = get_field(record, "question_type").strip()
@@ -140,17 +131,13 @@ class VideoTT(BenchmarkSource):
             raise SampleError("field 'question' is empty")
         video_id = text_id(record, "video_id")
         return [
-            VideoSample(
+            self.bench_sample(
                 id=text_id(record, "qid"),
-                video=self.video_path(
-                    resolve_video(self.videos_dir("Benchmark-AllVideos-LQ"), [video_id])
-                ),
+                video=resolve_video(self.videos_dir("Benchmark-AllVideos-LQ"), [video_id]),
                 question=stem,
                 answer=answer,
-                problem_type=problem_type,
                 options=options,
-                source=self.name,
-                split="test",
+                problem_type=problem_type,
                 meta={
                     "question_type": get_field(record, "capability").strip(),
                     "prompt_type": prompt_type,

@@ -40,7 +40,6 @@ from vthinker.data.sources.bench_common import (
     get_field,
     iter_jsonl,
     options_from_letter_dict,
-    require_file,
     text_id,
 )
 from vthinker.data.sources.files import Malformed
@@ -101,6 +100,8 @@ class VRBench(BenchmarkSource):
     """
 
     name = "vrbench"
+    title = "VRBench"
+    layout = "root/VRBench_eval.jsonl with video_path relative to video_root (default root)"
 
     def __init__(
         self,
@@ -115,12 +116,7 @@ class VRBench(BenchmarkSource):
         self.annotation = annotation
 
     def records(self) -> Iterator[tuple[str, Any]]:
-        path = require_file(
-            self.root / self.annotation,
-            "VRBench annotation file",
-            "root/VRBench_eval.jsonl with video_path relative to video_root (default root)",
-        )
-        for where, record in iter_jsonl(path):
+        for where, record in iter_jsonl(self.annotation_file()):
             mcq = record.get("mcq") if isinstance(record, dict) else None
             if isinstance(record, Malformed) or not isinstance(mcq, dict) or not mcq:
                 yield where, record  # convert_record names what is wrong
@@ -147,16 +143,13 @@ class VRBench(BenchmarkSource):
             if (e := step_evidence(text)) is not None:
                 evidence.append(e)
         return [
-            VideoSample(
+            self.bench_sample(
                 id=f"{video_id}-{record.key}",
-                video=self.video_path(video_path),
+                video=video_path,
                 question=get_field(qa, "question").strip(),
                 answer=answer_letter(get_field(qa, "answer"), len(options)),
-                problem_type="multiple choice",
                 options=options,
                 evidence=evidence,
-                source=self.name,
-                split="test",
                 meta={
                     "question_type": get_field(qa, "reasoning_type").strip(),
                     "video_id": video_id,

@@ -55,6 +55,7 @@ class YouCook2(SampleSource):
     """
 
     name = "youcook2"
+    split_key = "video_id"
 
     def __init__(
         self,
@@ -81,8 +82,7 @@ class YouCook2(SampleSource):
     def find_video(self, vid: str, subset: str, recipe_type: str) -> Path:
         """``raw_videos/<subset>/<recipe_type>/<vid>.<ext>``, else anywhere under the folder."""
         expected_dir = self.videos.folder / subset / recipe_type
-        found = self.videos.find([vid], dirs=[expected_dir])
-        return found if found is not None else expected_dir / f"{vid}.mp4"
+        return self.videos.find_or([vid], expected_dir / f"{vid}.mp4", dirs=[expected_dir])
 
     def convert(self, record: Any) -> list[VideoSample]:
         vid, rec = record
@@ -113,6 +113,3 @@ class YouCook2(SampleSource):
                 "recipe_type": str(recipe_type),
             },
         )
-
-    def video_key(self, sample: VideoSample) -> str:
-        return str(sample.meta["video_id"])
