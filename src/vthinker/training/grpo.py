@@ -405,7 +405,6 @@ class GRPOModule(VideoLLMModule):
             "train/ratio": sums["ratio_mean"],
             "train/entropy": sums["entropy"],
             "train/completion_len_mean": lengths.mean(),
-            "train/completion_len_max": lengths.max(),
             "train/truncated": traj.truncated.float().mean(),
             "train/lr": self.optimizers().param_groups[0]["lr"],
             "time/rollout": times[0],
@@ -423,7 +422,15 @@ class GRPOModule(VideoLLMModule):
         if "format" in breakdown.parts and "reward/format" in metrics:
             metrics["train/format_rate"] = metrics["reward/format"]
         bs = len(batch["samples"])
+        # Averaged over ranks under data parallelism; the longest completion is the max.
         self.log_dict({k: float(v) for k, v in metrics.items()}, batch_size=bs, sync_dist=True)
+        self.log(
+            "train/completion_len_max",
+            float(lengths.max()),
+            batch_size=bs,
+            sync_dist=True,
+            reduce_fx="max",
+        )
         self.log("reward", float(total.mean()), prog_bar=True, batch_size=bs, sync_dist=True)
         self.log("kl", sums["kl"], prog_bar=True, batch_size=bs, sync_dist=True)
 
