@@ -1,12 +1,12 @@
-"""GRPO on the toy task, from the demo SFT model: reward keeps up, a sign error collapses it.
+"""GRPO on the toy task, from the demo SFT model: the reward rises; a sign error collapses it.
 
-This runs the demo recipe for real (SFT config, then the GRPO config, on CPU) and takes a
-few minutes. Measured on this project's CPU machine, the mean total reward over the last
-20% of 80 steps was above the first 20% in every run, by +0.02 to +0.37 depending on the
-seed and the SFT model instance (BENCHMARKS.md): too noisy a margin to assert "clearly
-above" without flakiness. What is asserted: the reward does not fall, and a control run
-with the policy-gradient sign flipped collapses (to 0.0 in every run so far), so a sign
-error in the loss fails this test.
+This runs the demo recipe for real (the SFT config, then the GRPO config, on CPU) and
+takes a few minutes. Measured on this project's CPU machine over three seeds, the mean
+total reward over the last 20% of the 80 steps was above the first 20% by +0.11 to +0.20
+with the demo's 4 prompts per step (BENCHMARKS.md; the 16-step means have a standard
+error of 0.03-0.04). The test asserts a gain of at least +0.05, and runs a shorter
+control with the policy-gradient sign flipped, whose reward collapses: a sign error in
+the loss fails both assertions.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from vthinker.data.toy import make_toy_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 80
+CONTROL_STEPS = 40
+MIN_GAIN = 0.05
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +61,7 @@ def demo_sft(tiny_model_dir, tmp_path_factory):
     return out / "hf", toy
 
 
-def _grpo_rewards(sft: Path, toy: Path, out: Path) -> list[float]:
+def _grpo_rewards(sft: Path, toy: Path, out: Path, steps: int = STEPS) -> list[float]:
     cli(
         [
             "fit",
@@ -74,7 +76,7 @@ def _grpo_rewards(sft: Path, toy: Path, out: Path) -> list[float]:
             "--data.init_args.val_file",
             str(toy / "val.jsonl"),
             "--trainer.max_steps",
-            str(STEPS),
+            str(steps),
             "--trainer.limit_val_batches",
             "0",
             "--trainer.default_root_dir",
@@ -102,7 +104,7 @@ def test_grpo_raises_the_total_reward(demo_sft, tmp_path, monkeypatch, capsys):
     assert len(rewards) == STEPS
     first, last = _first_last(rewards)
 
-    # Control: the same run with the policy-gradient sign flipped (ascending the loss).
+    # Control: the same run, shorter, with the policy-gradient sign flipped.
     real = grpo_mod.grpo_loss
 
     def flipped(*args, **kwargs):
@@ -110,12 +112,13 @@ def test_grpo_raises_the_total_reward(demo_sft, tmp_path, monkeypatch, capsys):
         return -loss, stats
 
     monkeypatch.setattr(grpo_mod, "grpo_loss", flipped)
-    control = _grpo_rewards(sft, toy, tmp_path / "control")
+    control = _grpo_rewards(sft, toy, tmp_path / "control", steps=CONTROL_STEPS)
     c_first, c_last = _first_last(control)
     with capsys.disabled():
         print(
             f"\nGRPO mean total reward, first 20% of {STEPS} steps: {first:.3f}, last 20%: "
-            f"{last:.3f}; sign-flipped control: {c_first:.3f} -> {c_last:.3f}"
+            f"{last:.3f} (gain {last - first:+.3f}); sign-flipped control over "
+            f"{CONTROL_STEPS} steps: {c_first:.3f} -> {c_last:.3f}"
         )
-    assert last >= first - 0.05, (first, last)
-    assert c_last < last - 0.3, (c_last, last)
+    assert last >= first + MIN_GAIN, (first, last)
+    assert c_last < c_first - 0.1, (c_first, c_last)
