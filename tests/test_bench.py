@@ -92,6 +92,20 @@ def _names(out: str) -> set[str]:
     return {r.split()[0] for r in rows if r.strip() and not r.startswith("note:")}
 
 
+@pytest.fixture
+def bench_tiny(tiny_model_dir: Path, toy_dir: Path, capsys):
+    """Runs ``"<sub-command> <options>"`` on the tiny model and the toy data; returns the
+    report and the names of the figures printed."""
+
+    def run(command_line: str) -> tuple[bench.Report, set[str]]:
+        command, *options = command_line.split()
+        argv = [command, "--model", str(tiny_model_dir), "--toy", str(toy_dir), *options]
+        report = bench.main(argv)
+        return report, _names(capsys.readouterr().out)
+
+    return run
+
+
 @pytest.mark.slow
 def test_data_subcommand(tmp_path: Path, capsys):
     out_json = tmp_path / "data.json"
@@ -138,23 +152,8 @@ def test_data_subcommand(tmp_path: Path, capsys):
 
 
 @pytest.mark.slow
-def test_rollout_subcommand(tiny_model_dir: Path, toy_dir: Path, capsys):
-    report = bench.main(
-        [
-            "rollout",
-            "--model",
-            str(tiny_model_dir),
-            "--toy",
-            str(toy_dir),
-            "--group-size",
-            "2",
-            "--prompts",
-            "1",
-            "--max-new-tokens",
-            "4",
-        ]
-    )
-    names = _names(capsys.readouterr().out)
+def test_rollout_subcommand(bench_tiny):
+    report, names = bench_tiny("rollout --group-size 2 --prompts 1 --max-new-tokens 4")
     assert {
         "batched_tokens_per_s",
         "naive_tokens_per_s",
@@ -168,25 +167,8 @@ def test_rollout_subcommand(tiny_model_dir: Path, toy_dir: Path, capsys):
 
 
 @pytest.mark.slow
-def test_sft_subcommand(tiny_model_dir: Path, toy_dir: Path, capsys):
-    report = bench.main(
-        [
-            "sft",
-            "--model",
-            str(tiny_model_dir),
-            "--toy",
-            str(toy_dir),
-            "--batch-size",
-            "1",
-            "--steps",
-            "1",
-            "--warmup",
-            "0",
-            "--peak-tflops",
-            "1",
-        ]
-    )
-    names = _names(capsys.readouterr().out)
+def test_sft_subcommand(bench_tiny):
+    report, names = bench_tiny("sft --batch-size 1 --steps 1 --warmup 0 --peak-tflops 1")
     assert {"step_s", "data_s", "fwd_bwd_s", "optimizer_s", "tokens_per_s", "mfu"} <= names
     # One step: the parts add up to the step exactly (consecutive clock readings).
     parts = report["data_s"] + report["fwd_bwd_s"] + report["optimizer_s"]
@@ -197,27 +179,10 @@ def test_sft_subcommand(tiny_model_dir: Path, toy_dir: Path, capsys):
 
 
 @pytest.mark.slow
-def test_grpo_subcommand(tiny_model_dir: Path, toy_dir: Path, capsys):
-    report = bench.main(
-        [
-            "grpo",
-            "--model",
-            str(tiny_model_dir),
-            "--toy",
-            str(toy_dir),
-            "--group-size",
-            "2",
-            "--prompts",
-            "1",
-            "--max-new-tokens",
-            "4",
-            "--steps",
-            "1",
-            "--warmup",
-            "0",
-        ]
+def test_grpo_subcommand(bench_tiny):
+    report, names = bench_tiny(
+        "grpo --group-size 2 --prompts 1 --max-new-tokens 4 --steps 1 --warmup 0"
     )
-    names = _names(capsys.readouterr().out)
     assert {"step_s", "rollout_s", "scoring_s", "update_s", "rollout_tokens_per_s"} <= names
     assert 2 <= report["completion_tokens_per_step"] <= 2 * 4  # G rows of 1..4 tokens
     inner = report["rollout_s"] + report["scoring_s"] + report["update_s"]

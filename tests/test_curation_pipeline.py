@@ -636,6 +636,14 @@ def many_caption_samples(path: Path, n: int) -> Path:
     return path
 
 
+def caption_config(tmp_path: Path, url: str, inputs: Path, name: str = "out", **kw) -> Path:
+    """`write_config` for `many_caption_samples` inputs (no video to filter): the config is
+    ``<name>.yaml``, the outputs go to ``<name>/``."""
+    return write_config(
+        tmp_path / f"{name}.yaml", url, [inputs], tmp_path / name, filter_frames=None, **kw
+    )
+
+
 def outputs(out: Path) -> tuple[list[dict], list[dict]]:
     acc = sorted(read_records(out / ACCEPTED_FILE).values(), key=lambda r: r["id"])
     rej = sorted(read_records(out / REJECTED_FILE).values(), key=lambda r: r["id"])
@@ -646,25 +654,17 @@ def outputs(out: Path) -> tuple[list[dict], list[dict]]:
 def test_sigkill_and_restart_equals_uninterrupted_run(tmp_path):
     inputs = many_caption_samples(tmp_path / "in.jsonl", 16)
     with MockChatServer(Brain(), delay_s=0.05) as server:
-        ref_cfg = write_config(
-            tmp_path / "ref.yaml",
-            server.base_url,
-            [inputs],
-            tmp_path / "ref",
-            cache=tmp_path / "ref-cache",
-            filter_frames=None,
-            max_in_flight=2,
-            max_concurrency=2,
-        )
-        cfg = write_config(
-            tmp_path / "run.yaml",
-            server.base_url,
-            [inputs],
-            tmp_path / "run",
-            cache=tmp_path / "cache",
-            filter_frames=None,
-            max_in_flight=2,
-            max_concurrency=2,
+        ref_cfg, cfg = (
+            caption_config(
+                tmp_path,
+                server.base_url,
+                inputs,
+                name,
+                cache=tmp_path / f"{name}-cache",
+                max_in_flight=2,
+                max_concurrency=2,
+            )
+            for name in ("ref", "run")
         )
         runner_from_args(["--config", str(ref_cfg)]).run()
         reference_requests = sum(server.received.values())
@@ -686,7 +686,7 @@ def test_sigkill_and_restart_equals_uninterrupted_run(tmp_path):
         acc_path = tmp_path / "run" / ACCEPTED_FILE
         done_at_kill = len(acc_path.read_bytes().splitlines()) if acc_path.exists() else 0
         assert done_at_kill < 16
-        cached_at_kill = ResponseCache(tmp_path / "cache").keys()
+        cached_at_kill = ResponseCache(tmp_path / "run-cache").keys()
         assert cached_at_kill
 
         server.reset_counts()
@@ -704,14 +704,7 @@ def test_sigkill_and_restart_equals_uninterrupted_run(tmp_path):
 def test_partial_last_line_is_cut_and_redone_from_cache(tmp_path):
     inputs = many_caption_samples(tmp_path / "in.jsonl", 5)
     with MockChatServer(Brain()) as server:
-        cfg = write_config(
-            tmp_path / "c.yaml",
-            server.base_url,
-            [inputs],
-            tmp_path / "out",
-            cache=tmp_path / "cache",
-            filter_frames=None,
-        )
+        cfg = caption_config(tmp_path, server.base_url, inputs, cache=tmp_path / "cache")
         runner_from_args(["--config", str(cfg)]).run()
         before = outputs(tmp_path / "out")
         acc = tmp_path / "out" / ACCEPTED_FILE
@@ -745,14 +738,8 @@ def test_recover_jsonl(tmp_path):
 def test_failed_samples_are_retried_on_the_next_run(tmp_path):
     inputs = many_caption_samples(tmp_path / "in.jsonl", 3)
     with MockChatServer(Brain(), faults=["500"], fault_every=1) as server:
-        cfg = write_config(
-            tmp_path / "c.yaml",
-            server.base_url,
-            [inputs],
-            tmp_path / "out",
-            cache=tmp_path / "cache",
-            filter_frames=None,
-            max_attempts=1,
+        cfg = caption_config(
+            tmp_path, server.base_url, inputs, cache=tmp_path / "cache", max_attempts=1
         )
         first = runner_from_args(["--config", str(cfg)]).run()
         assert first["complete"] is False
@@ -769,15 +756,8 @@ def test_failed_samples_are_retried_on_the_next_run(tmp_path):
 def test_consecutive_failures_stop_the_run(tmp_path):
     inputs = many_caption_samples(tmp_path / "in.jsonl", 6)
     with MockChatServer(Brain(), faults=["500"] * 20, fault_every=1) as server:
-        cfg = write_config(
-            tmp_path / "c.yaml",
-            server.base_url,
-            [inputs],
-            tmp_path / "out",
-            cache=None,
-            filter_frames=None,
-            max_attempts=1,
-            max_in_flight=1,
+        cfg = caption_config(
+            tmp_path, server.base_url, inputs, cache=None, max_attempts=1, max_in_flight=1
         )
         runner = runner_from_args(["--config", str(cfg)])
         runner.max_consecutive_errors = 2
@@ -847,15 +827,7 @@ def test_vthinker_curate_command(tmp_path, capsys):
     assert "curate" in TOOLS
     inputs = many_caption_samples(tmp_path / "in.jsonl", 2)
     with MockChatServer(Brain()) as server:
-        cfg = write_config(
-            tmp_path / "c.yaml",
-            server.base_url,
-            [inputs],
-            tmp_path / "out",
-            cache=None,
-            filter_frames=None,
-            progress=True,
-        )
+        cfg = caption_config(tmp_path, server.base_url, inputs, cache=None, progress=True)
         main(["curate", "--config", str(cfg)])
     err = capsys.readouterr().err
     assert "curation: 2 in, 2 accepted, 0 rejected, 0 failed, 0 pending" in err

@@ -8,9 +8,8 @@ import warnings
 import lightning as L
 import pytest
 import torch
+from tiny_fit import fit_toy
 
-from vthinker.data.collate import FrameSampling
-from vthinker.data.datamodule import VideoQADataModule
 from vthinker.models.policy import LoraSettings, PolicyConfig
 from vthinker.rewards import FormatReward, Reward
 from vthinker.training.callbacks import MetricsPlot
@@ -55,31 +54,6 @@ def _module(tiny_model_dir, rewards=None, lora=True, **grpo) -> GRPOModule:
     )
 
 
-def _fit(module, toy_dir, tmp_path, steps=1, batches=None, callbacks=None):
-    dm = VideoQADataModule(
-        train_file=str(toy_dir / "train.jsonl"),
-        frames=FrameSampling(max_frames=4),
-        max_pixels=112 * 112,
-        min_pixels=3136,
-        batch_size=1,
-    )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=steps,
-        limit_train_batches=batches,
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(tmp_path),
-        callbacks=callbacks or [],
-        log_every_n_steps=1,
-    )
-    trainer.fit(module, datamodule=dm)
-    return trainer
-
-
 def _snapshot(module):
     return {n: p.detach().clone() for n, p in module.policy.named_parameters()}
 
@@ -90,7 +64,7 @@ def test_one_step_changes_lora_params_only(tiny_model_dir, toy_dir, tmp_path):
     module.configure_model()
     before = _snapshot(module)
     plot = MetricsPlot(keys=["reward/total_mean", "train/kl"])
-    trainer = _fit(module, toy_dir, tmp_path, callbacks=[plot])
+    trainer = fit_toy(module, toy_dir, tmp_path, callbacks=[plot])
     changed = {n for n, p in module.policy.named_parameters() if not torch.equal(before[n], p)}
     assert set(plot.history) == {"reward/total_mean", "train/kl"}  # reward curves get plotted
     assert (tmp_path / "metrics.png").is_file()
@@ -123,7 +97,7 @@ def test_lora_reference_is_the_same_weights_with_adapters_off(tiny_model_dir, to
     all_ptrs = {p.data_ptr() for p in module.parameters()}
     policy_ptrs = {p.data_ptr() for p in module.policy.parameters()}
     assert all_ptrs == policy_ptrs
-    _fit(module, toy_dir, tmp_path)
+    fit_toy(module, toy_dir, tmp_path)
     policy = module.policy
     ids = torch.randint(0, 500, (1, 12))
     with torch.no_grad():
@@ -140,7 +114,7 @@ def test_full_finetune_reference_is_a_frozen_copy(tiny_model_dir, toy_dir, tmp_p
     ref = module.ref_model
     assert ref is not None and not any(p.requires_grad for p in ref.parameters())
     ref_before = {n: p.clone() for n, p in ref.named_parameters()}
-    trainer = _fit(module, toy_dir, tmp_path, steps=2)
+    trainer = fit_toy(module, toy_dir, tmp_path, steps=2)
     assert all(torch.equal(ref_before[n], p) for n, p in ref.named_parameters())
     # The KL is measured before each update: 0 at step 1, > 0 once the policy has moved.
     assert trainer.callback_metrics["train/kl"] > 0
@@ -153,7 +127,7 @@ def test_beta_zero_loads_no_reference(tiny_model_dir, toy_dir, tmp_path, monkeyp
     monkeypatch.setattr(
         module, "reference_logprobs", lambda *a, **k: pytest.fail("reference used with beta=0")
     )
-    trainer = _fit(module, toy_dir, tmp_path)
+    trainer = fit_toy(module, toy_dir, tmp_path)
     assert trainer.callback_metrics["train/kl"] == 0.0
 
 
@@ -163,7 +137,7 @@ def test_num_iterations_computes_old_logprobs_once(tiny_model_dir, toy_dir, tmp_
     calls = []
     original = module._logprobs
     module._logprobs = lambda *a, **k: calls.append(1) or original(*a, **k)
-    trainer = _fit(module, toy_dir, tmp_path)
+    trainer = fit_toy(module, toy_dir, tmp_path)
     assert len(calls) == 1  # old log-probs once per rollout batch, reused by 3 passes
     assert trainer.optimizers[0].state_dict()["state"] == {}  # SGD keeps no state
     assert module.lr_schedulers().last_epoch == 3  # one scheduler step per optimizer pass
@@ -176,7 +150,7 @@ def test_nan_reward_skips_the_step_and_counts_it(tiny_model_dir, toy_dir, tmp_pa
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # Skipped steps make no optimizer step: bound the batches, not the steps.
-        _fit(module, toy_dir, tmp_path, steps=1, batches=2)
+        fit_toy(module, toy_dir, tmp_path, steps=1, batches=2)
     assert module.nan_steps == 2
     assert all(torch.equal(before[n], p) for n, p in module.policy.named_parameters())
     assert any("NaN reward from ['broken']" in str(w.message) for w in caught)
@@ -187,7 +161,7 @@ def test_equal_rewards_give_zero_advantage_and_no_nan(tiny_model_dir, toy_dir, t
     module = _module(tiny_model_dir, rewards=[ConstantReward()], beta=0.0)
     module.configure_model()
     before = _snapshot(module)
-    trainer = _fit(module, toy_dir, tmp_path)
+    trainer = fit_toy(module, toy_dir, tmp_path)
     m = trainer.callback_metrics
     assert m["train/zero_std_groups"] == 1.0
     assert m["train/loss"] == 0.0 and not math.isnan(float(m["train/loss"]))

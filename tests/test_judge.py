@@ -13,10 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import lightning as L
 import pytest
 import torch
+from tiny_fit import fit_toy
 
 from vthinker.curation.client import Endpoint
-from vthinker.data.collate import FrameSampling
-from vthinker.data.datamodule import VideoQADataModule
 from vthinker.models.policy import LoraSettings, PolicyConfig
 from vthinker.rewards import (
     AccuracyReward,
@@ -324,24 +323,7 @@ def test_grpo_step_survives_a_garbage_judge_and_logs_failures(
         "<observation>a blue circle</observation><think>t</think><answer>A</answer>",
     ]
     module.rollout = lambda *a, **k: real(*a, **k)._replace(texts=scripted)
-    dm = VideoQADataModule(
-        train_file=str(toy_dir / "train.jsonl"),
-        frames=FrameSampling(max_frames=4),
-        max_pixels=112 * 112,
-        min_pixels=3136,
-        batch_size=1,
-    )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_steps=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(tmp_path),
-        log_every_n_steps=1,
-    )
-    trainer.fit(module, datamodule=dm)
+    trainer = fit_toy(module, toy_dir, tmp_path)
     m = trainer.callback_metrics
     assert trainer.global_step == 1  # the step trained
     assert m["reward/perception/judge_failures"] == 2.0  # 2 distinct perception texts

@@ -462,11 +462,8 @@ class QuestionSynthesis(LLMStep):
         min_segments: Fewest segments the question must need.
         system: System prompt template.
         user: User prompt template.
-        repair: Repair prompt template.
-        temperature: Sampling temperature.
-        max_tokens: Completion token limit.
-        max_attempts: Replies tried before rejecting.
-        extra_body: More request body fields.
+        **kwargs: `LLMStep`'s other arguments (``repair``, ``temperature``, ``max_tokens``,
+            ``max_attempts``, ``extra_body``).
     """
 
     name = "question_synthesis"
@@ -487,15 +484,9 @@ class QuestionSynthesis(LLMStep):
         min_segments: int = 2,
         system: str | None = QUESTION_SYSTEM,
         user: str = QUESTION_USER,
-        repair: str = DEFAULT_REPAIR,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        max_attempts: int = 3,
-        extra_body: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            endpoint, system, user, repair, temperature, max_tokens, max_attempts, extra_body
-        )
+        super().__init__(endpoint, system, user, **kwargs)
         if not 2 <= min_options <= max_options <= len(LETTERS):
             raise ValueError(
                 f"need 2 <= min_options <= max_options, got {min_options}, {max_options}"
@@ -599,11 +590,8 @@ class AnswerConditionedCaptions(LLMStep):
         system: System prompt template.
         user: User prompt template (given windows).
         user_find: User prompt template (the model picks the windows).
-        repair: Repair prompt template.
-        temperature: Sampling temperature.
-        max_tokens: Completion token limit.
-        max_attempts: Replies tried before rejecting.
-        extra_body: More request body fields.
+        **kwargs: `LLMStep`'s other arguments (``repair``, ``temperature``, ``max_tokens``,
+            ``max_attempts``, ``extra_body``).
     """
 
     name = "answer_conditioned_captions"
@@ -628,15 +616,9 @@ class AnswerConditionedCaptions(LLMStep):
         system: str | None = CAPTION_SYSTEM,
         user: str = CAPTION_USER,
         user_find: str = CAPTION_USER_FIND,
-        repair: str = DEFAULT_REPAIR,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        max_attempts: int = 3,
-        extra_body: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            endpoint, system, user, repair, temperature, max_tokens, max_attempts, extra_body
-        )
+        super().__init__(endpoint, system, user, **kwargs)
         _check_template(type(self).__name__, "user_find", user_find, self.placeholders)
         for label, value in (
             ("frames_per_window", frames_per_window),
@@ -770,11 +752,8 @@ class ReverseTrace(LLMStep):
         system: System prompt template.
         user: User prompt template.
         regenerate: Added to the user prompt for a regenerated trace.
-        repair: Repair prompt template.
-        temperature: Sampling temperature.
-        max_tokens: Completion token limit.
-        max_attempts: Replies tried per trace before rejecting.
-        extra_body: More request body fields.
+        **kwargs: `LLMStep`'s other arguments (``repair``, ``temperature``, ``max_tokens``,
+            ``max_attempts``, ``extra_body``).
     """
 
     name = "reverse_trace"
@@ -788,15 +767,9 @@ class ReverseTrace(LLMStep):
         system: str | None = TRACE_SYSTEM,
         user: str = TRACE_USER,
         regenerate: str = TRACE_REGENERATE,
-        repair: str = DEFAULT_REPAIR,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        max_attempts: int = 3,
-        extra_body: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            endpoint, system, user, repair, temperature, max_tokens, max_attempts, extra_body
-        )
+        super().__init__(endpoint, system, user, **kwargs)
         _check_template(type(self).__name__, "regenerate", regenerate, {"feedback", "attempt"})
         self.overwrite = overwrite
         self.regenerate = regenerate

@@ -47,6 +47,7 @@ from vthinker.data.schema import VideoSample
 from vthinker.evaluation.extract import extract_answer, is_correct
 from vthinker.rewards.autor1 import AUTO_R1_SYSTEM, FALLBACK_PHRASE, is_fallback, parse_auto_r1
 from vthinker.training.base import GenerationSettings
+from vthinker.training.rollout import end_token_ids
 
 __all__ = [
     "EarlyExitResult",
@@ -163,17 +164,6 @@ def answer_token_mask(text: str, spans: Sequence[tuple[int, int]]) -> list[bool]
     return [start < hi and end > lo and end > start for start, end in spans]
 
 
-def _end_ids(model: nn.Module, tokenizer: Any) -> set[int]:
-    ids: set[int] = set()
-    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    for value in (eos, tokenizer.eos_token_id, tokenizer.pad_token_id):
-        if isinstance(value, int):
-            ids.add(value)
-        elif value is not None:
-            ids.update(int(v) for v in value)
-    return ids
-
-
 def _length(row: list[int], end_ids: set[int]) -> tuple[int, bool]:
     """Tokens before the first end token, and whether an end token was found."""
     for i, t in enumerate(row):
@@ -251,7 +241,7 @@ def early_exit_generate(
     gen = (generation or GenerationSettings(do_sample=False)).kwargs()
     gen.pop("max_new_tokens", None)
     pad_id = tokenizer.pad_token_id
-    end_ids = _end_ids(model, tokenizer)
+    end_ids = end_token_ids(model, tokenizer)
     common = {**gen, "pad_token_id": pad_id, "use_cache": True, **generate_kwargs}
 
     # 1. Up to the first </answer>, with the scores of every step.

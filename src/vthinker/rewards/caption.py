@@ -39,7 +39,8 @@ class CaptionReward(Reward):
 
     Args:
         weight: Factor in the total reward.
-        name: Reward name (default ``"caption"``).
+        name: Reward name (default ``"caption"``; ``"observation"`` for
+            `vthinker.rewards.rewatch.ObservationReward`).
         similarity: ``"rouge_l"`` or ``"token_f1"``.
         clip_relative: Compare times from the clip start (see `vthinker.rewards.temporal`).
     """

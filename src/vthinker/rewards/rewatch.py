@@ -29,8 +29,6 @@ process reward lies in [0, 1] like the outcome reward).
 
 from __future__ import annotations
 
-from typing import Literal
-
 from vthinker.data.schema import VideoSample
 from vthinker.evaluation.extract import is_correct
 from vthinker.rewards.caption import CaptionReward
@@ -43,25 +41,11 @@ __all__ = ["ObservationReward", "ReasoningReward", "observation_text"]
 class ObservationReward(CaptionReward):
     """Overlap-weighted similarity of the trace's observations to the reference captions.
 
-    Args:
-        weight: Factor in the total reward.
-        name: Reward name (default ``"observation"``).
-        similarity: ``"rouge_l"`` or ``"token_f1"``.
-        clip_relative: Compare times from the clip start (see `vthinker.rewards.temporal`).
+    `CaptionReward` under the name ``"observation"``, with its arguments (``weight``,
+    ``name``, ``similarity``, ``clip_relative``).
     """
 
     name = "observation"
-
-    def __init__(
-        self,
-        weight: float = 1.0,
-        name: str | None = None,
-        similarity: Literal["rouge_l", "token_f1"] = "rouge_l",
-        clip_relative: bool = True,
-    ) -> None:
-        super().__init__(
-            weight=weight, name=name, similarity=similarity, clip_relative=clip_relative
-        )
 
 
 def observation_text(completion: str) -> str:

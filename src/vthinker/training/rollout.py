@@ -38,6 +38,7 @@ __all__ = [
     "completion_logprobs",
     "encode_prompt_videos",
     "encode_videos",
+    "end_token_ids",
 ]
 
 
@@ -101,7 +102,9 @@ class Rollout(Protocol):
     ) -> Trajectory: ...
 
 
-def _end_token_ids(model: nn.Module, tokenizer: Any) -> set[int]:
+def end_token_ids(model: nn.Module, tokenizer: Any) -> set[int]:
+    """Token ids that end a completion: the model's generation EOS id(s), the tokenizer's
+    EOS and its pad token (``generate`` pads finished rows with it)."""
     ids: set[int] = set()
     eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     for value in (eos, tokenizer.eos_token_id, tokenizer.pad_token_id):
@@ -212,7 +215,7 @@ class HFRollout:
         prompt_len = inputs["input_ids"].shape[1]
         completion_ids = out[:, prompt_len:]  # (N, C)
         mask, truncated = completion_mask_from_ids(
-            completion_ids, _end_token_ids(model, self.tokenizer)
+            completion_ids, end_token_ids(model, self.tokenizer)
         )
         # Rows that ended on a stop string with no room left for a pad are complete too.
         texts = self.tokenizer.batch_decode(

@@ -35,14 +35,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from lightning.pytorch.cli import OptimizerCallable
 
 from vthinker.models.policy import PolicyConfig
 from vthinker.rewards.base import Reward, RewardBreakdown
-from vthinker.training.base import GenerationSettings, adamw
-from vthinker.training.grpo import GRPOModule, GRPOSettings
-from vthinker.training.rollout import RolloutSettings, Trajectory
-from vthinker.training.schedules import LRSchedule
+from vthinker.training.grpo import GRPOModule
+from vthinker.training.rollout import Trajectory
 
 __all__ = ["TemporalGRPOModule", "TemporalSettings", "permute_video_frames", "temporal_bonus"]
 
@@ -172,15 +169,8 @@ class TemporalGRPOModule(GRPOModule):
         rewards: Rewards whose weighted sum is the total reward; one of them, named
             ``temporal.accuracy_reward``, is the accuracy the bonus compares.
         temporal: T-GRPO settings.
-        grpo: Algorithm settings.
-        rollout: Sampling settings (the shuffled rollouts use them too).
-        optimizer: Optimizer factory.
-        lr_schedule: LR schedule per optimizer step.
-        generation: Decoding settings for validation and ``predict``.
-        log_completions_every: Every this many steps, append sample completions to
-            ``<log_dir>/completions.jsonl`` (0: never).
-        export_hf: Export the policy to ``<log_dir>/hf`` at the end of fit.
-        export_dir: Export folder instead of ``<log_dir>/hf``.
+        **kwargs: The other `GRPOModule` arguments (``grpo``, ``rollout``: the shuffled
+            rollouts use its sampling settings too, ``optimizer``, ``lr_schedule``, …).
     """
 
     def __init__(
@@ -188,27 +178,9 @@ class TemporalGRPOModule(GRPOModule):
         policy: PolicyConfig,
         rewards: list[Reward],
         temporal: TemporalSettings | None = None,
-        grpo: GRPOSettings | None = None,
-        rollout: RolloutSettings | None = None,
-        optimizer: OptimizerCallable = adamw,
-        lr_schedule: LRSchedule | None = None,
-        generation: GenerationSettings | None = None,
-        log_completions_every: int = 50,
-        export_hf: bool = True,
-        export_dir: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            policy,
-            rewards,
-            grpo=grpo,
-            rollout=rollout,
-            optimizer=optimizer,
-            lr_schedule=lr_schedule,
-            generation=generation,
-            log_completions_every=log_completions_every,
-            export_hf=export_hf,
-            export_dir=export_dir,
-        )
+        super().__init__(policy, rewards, **kwargs)
         self.temporal = temporal or TemporalSettings()
         by_name = {r.name: r for r in self.rewards}
         if self.temporal.accuracy_reward not in by_name:
