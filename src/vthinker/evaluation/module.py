@@ -43,7 +43,6 @@ from typing import Any
 
 import torch
 
-from vthinker.data.collate import model_inputs
 from vthinker.data.schema import VideoSample
 from vthinker.evaluation.report import CAPTION_KEYS, GROUNDING_KEYS, markdown_table
 from vthinker.evaluation.scoring import (
@@ -64,7 +63,7 @@ from vthinker.evaluation.store import (
     merge_rank_files,
     read_rows,
 )
-from vthinker.models.policy import PolicyConfig, is_sharded
+from vthinker.models.policy import PolicyConfig
 from vthinker.trace import parse_trace
 from vthinker.training.base import GenerationSettings, VideoLLMModule
 
@@ -347,16 +346,8 @@ class EvalModule(VideoLLMModule):
     @torch.no_grad()
     def _generate(self, batch: dict[str, Any]) -> tuple[list[str], list[int], list[bool]]:
         """Completions, their token counts and whether each hit ``max_new_tokens``."""
-        inputs = model_inputs(batch)
         tok = self.processor.tokenizer
-        out = self.policy.generate(
-            **inputs,
-            **self.generation.kwargs(),
-            pad_token_id=tok.pad_token_id,
-            use_cache=True,
-            synced_gpus=is_sharded(self.policy),
-        )
-        completions = out[:, inputs["input_ids"].shape[1] :]  # (B, T_new)
+        completions = self.generate_completions(batch)  # (B, T_new)
         eos = self.policy.generation_config.eos_token_id
         stops = set(eos if isinstance(eos, list) else [eos]) | {tok.pad_token_id}
         stops.discard(None)

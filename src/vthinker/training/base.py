@@ -200,23 +200,30 @@ class VideoLLMModule(L.LightningModule):
         log.info("exported the policy to %s", out)
         return out
 
+    def _world(self) -> int:
+        """Processes training together (1 outside a Trainer)."""
+        return self.trainer.world_size if self._trainer is not None else 1
+
     # --- generation ------------------------------------------------------------------------
 
     @torch.no_grad()
-    def generate_texts(self, batch: dict[str, Any], **overrides: Any) -> list[str]:
-        """Decode completions for a ``generate``-mode batch (left padded prompts)."""
+    def generate_completions(self, batch: dict[str, Any], **overrides: Any) -> torch.Tensor:
+        """Completion token ids for a ``generate``-mode batch (left padded prompts), with
+        the ``generation`` settings (``overrides`` win). Shape: (B, T_new)"""
         inputs = model_inputs(batch)
-        kwargs = {**self.generation.kwargs(), **overrides}
-        tok = self.processor.tokenizer
         out = self.policy.generate(
             **inputs,
-            **kwargs,
-            pad_token_id=tok.pad_token_id,
+            **{**self.generation.kwargs(), **overrides},
+            pad_token_id=self.processor.tokenizer.pad_token_id,
             use_cache=True,
             synced_gpus=is_sharded(self.policy),
         )
-        completions = out[:, inputs["input_ids"].shape[1] :]
-        return tok.batch_decode(completions, skip_special_tokens=True)
+        return out[:, inputs["input_ids"].shape[1] :]
+
+    def generate_texts(self, batch: dict[str, Any], **overrides: Any) -> list[str]:
+        """Decoded completions for a ``generate``-mode batch (`generate_completions`)."""
+        completions = self.generate_completions(batch, **overrides)
+        return self.processor.tokenizer.batch_decode(completions, skip_special_tokens=True)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
         self.note_skipped(batch, "predict")

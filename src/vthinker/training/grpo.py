@@ -220,11 +220,8 @@ class GRPOModule(VideoLLMModule):
         if self.grpo.loss_type == "dapo" and self._world() > 1:
             total = self.all_gather(n).sum()
             # DDP averages gradients over ranks: scale so the result is sum / global tokens.
-            return total / self.trainer.world_size
+            return total / self._world()
         return n
-
-    def _world(self) -> int:
-        return self.trainer.world_size if self._trainer is not None else 1
 
     def _any_rank(self, flag: bool) -> bool:
         """True if ``flag`` holds on any rank (every rank must call this at the same point)."""

@@ -30,7 +30,7 @@ class SFTModule(VideoLLMModule):
         # HF shifts labels inside the loss: count the tokens that are actually predicted.
         n = (labels[:, 1:] != IGNORE_INDEX).sum().float()
         kwargs: dict[str, Any] = {}
-        world = self.trainer.world_size if self._trainer is not None else 1
+        world = self._world()
         if global_mean and world > 1:
             # Token sum / (global tokens / world): DDP's gradient mean is then the global
             # token mean (module docstring).
@@ -43,7 +43,7 @@ class SFTModule(VideoLLMModule):
         if not batch["samples"]:
             # Every sample in this batch was skipped (reported at epoch end). Alone, skip the
             # step; under data parallelism every rank must run backward, so use a zero loss.
-            if self.trainer.world_size > 1:
+            if self._world() > 1:
                 self.all_gather(torch.zeros((), device=self.device))  # the token count (_loss)
                 return sum(p.sum() for p in self.policy.parameters() if p.requires_grad) * 0.0
             return None
