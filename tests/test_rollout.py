@@ -15,6 +15,8 @@ from vthinker.training.rollout import (
     completion_mask_from_ids,
     encode_prompt_videos,
     encode_videos,
+    end_token_ids,
+    stopped_on_string,
 )
 
 
@@ -35,6 +37,39 @@ def test_completion_mask_exact():
     mask, truncated = completion_mask_from_ids(ids, end)
     assert mask.tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]
     assert truncated.tolist() == [False, True, False]
+
+
+def test_completion_mask_drops_the_filler_after_a_stop_string():
+    # 9 is both the pad and an EOS id (as <|endoftext|> is for Qwen). Row 0 stopped on a
+    # stop string (its 9 is generate's filler), row 1 sampled EOS 9, row 2 stopped on a stop
+    # string with no room left for filler, row 3 ran out of tokens.
+    end = {8, 9}
+    ids = torch.tensor([[5, 6, 9, 9], [5, 6, 9, 9], [5, 6, 7, 4], [5, 6, 7, 4]])
+    stopped = torch.tensor([True, False, True, False])
+    mask, truncated = completion_mask_from_ids(ids, end, stopped)
+    assert mask.tolist() == [[1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 1, 1]]
+    assert truncated.tolist() == [False, False, False, True]
+
+
+def test_stopped_on_string_decodes_up_to_the_first_end_token(processor):
+    tok = processor.tokenizer
+    stop, pad, im_end = (
+        tok.convert_tokens_to_ids(t) for t in ("</answer>", "<|endoftext|>", "<|im_end|>")
+    )
+    words = tok.encode("the red square")
+    rows = [
+        [*words, stop, pad, pad],  # stop string, then filler
+        [*words, pad, pad, pad],  # sampled <|endoftext|> (an EOS id)
+        [*words, im_end, pad, pad],  # sampled <|im_end|>
+        [pad, stop, pad, pad, pad, pad],  # an end token first: nothing before it
+        [*words[:2], *words, stop],  # stop string as the last token, no filler
+    ]
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+    end = {pad, im_end}
+    got = stopped_on_string(ids, end, tok, ["</answer>"])
+    assert got.tolist() == [True, False, False, False, True]
+    assert stopped_on_string(ids, end, tok, []).tolist() == [False] * 5
 
 
 def test_group_rollout_shapes_and_single_vision_pass(setup, processor):
@@ -139,3 +174,35 @@ def test_precomputed_video_features_serve_rollout_and_scoring(setup, processor):
     assert calls == []  # neither generate nor the scoring embeddings ran the vision tower
     assert torch.equal(traj.completion_ids, plain.completion_ids)  # same greedy completions
     assert len(emb) == 4 and emb[0] is emb[1] and emb[0] is features[0]
+
+
+def test_rollout_mask_covers_exactly_the_sampled_tokens(setup, processor):
+    """Rows forced to stop on ``</answer>``, to sample the EOS ``<|endoftext|>`` (also the pad),
+    or to run to ``max_new_tokens``: the mask counts the sampled tokens only."""
+    model, batch = setup
+    tok = processor.tokenizer
+    stop, pad = tok.convert_tokens_to_ids("</answer>"), tok.convert_tokens_to_ids("<|endoftext|>")
+    word = tok.encode("red")[0]
+    assert pad == tok.pad_token_id and pad in end_token_ids(model, tok)
+    forced = [stop, pad, word]  # row i of the (4 x 3) generate batch samples forced[i % 3]
+
+    def force(module, inputs, output):
+        for i in range(output.shape[0]):
+            output[i, :, forced[i % 3]] += 1000.0
+        return output
+
+    handle = model.lm_head.register_forward_hook(force)
+    try:
+        traj = HFRollout(RolloutSettings(max_new_tokens=5), tok)(model, batch, 3)
+    finally:
+        handle.remove()
+    kinds = [i % 3 for i in range(6)]
+    assert traj.completion_ids.shape[1] == 5
+    assert traj.lengths.tolist() == [{0: 1, 1: 1, 2: 5}[k] for k in kinds]
+    assert traj.truncated.tolist() == [k == 2 for k in kinds]
+    for i, k in enumerate(kinds):
+        kept = traj.completion_ids[i][traj.completion_mask[i].bool()].tolist()
+        assert kept == [[stop], [pad], [word] * 5][k]
+        if k == 0:
+            assert pad not in kept  # the filler after the stop string is not trained on
+    assert traj.texts[0] == "</answer>"
