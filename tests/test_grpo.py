@@ -10,11 +10,13 @@ import pytest
 import torch
 from tiny_fit import fit_toy
 
+from vthinker.data.collate import FrameSampling, VideoQACollator, VideoQADataset
+from vthinker.data.schema import read_jsonl
 from vthinker.models.policy import LoraSettings, PolicyConfig
 from vthinker.rewards import FormatReward, Reward
 from vthinker.training.callbacks import MetricsPlot
 from vthinker.training.grpo import GRPOModule, GRPOSettings
-from vthinker.training.rollout import RolloutSettings
+from vthinker.training.rollout import RolloutSettings, completion_logprobs
 
 
 class LengthReward(Reward):
@@ -52,6 +54,14 @@ def _module(tiny_model_dir, rewards=None, lora=True, **grpo) -> GRPOModule:
         log_completions_every=0,
         export_hf=False,
     )
+
+
+def _prompt_batch(toy_dir, processor, n=2):
+    """A ``generate``-mode batch of the first ``n`` toy prompts (4 frames, 112 x 112)."""
+    samples = read_jsonl(toy_dir / "train.jsonl")[:n]
+    ds = VideoQADataset(samples, video_root=toy_dir, frames=FrameSampling(max_frames=4))
+    collate = VideoQACollator(processor, mode="generate", max_pixels=112 * 112, min_pixels=3136)
+    return collate([ds[i] for i in range(n)])
 
 
 def _snapshot(module):
@@ -176,3 +186,36 @@ def test_settings_are_validated(tiny_model_dir):
         GRPOModule(PolicyConfig(str(tiny_model_dir)), rewards=[])
     with pytest.raises(ValueError, match="unique"):
         GRPOModule(PolicyConfig(str(tiny_model_dir)), rewards=[FormatReward(), FormatReward()])
+
+
+def test_dropout_is_off_so_scoring_matches_sampling(tiny_model_dir, toy_dir, processor):
+    """Rollouts sample in eval mode; scoring runs in train mode. With dropout off (LoRA
+    dropout 0.05 here) both score the completions alike, pass after pass."""
+    torch.manual_seed(0)
+    module = GRPOModule(
+        PolicyConfig(
+            str(tiny_model_dir), dtype="float32", lora=LoraSettings(r=4, alpha=8, dropout=0.05)
+        ),
+        rewards=[LengthReward()],
+        grpo=GRPOSettings(group_size=2),
+        rollout=RolloutSettings(max_new_tokens=6),
+        export_hf=False,
+    )
+    module.configure_model()
+    policy = module.policy
+    assert policy.training  # still in train mode (gradient checkpointing needs it)
+    with torch.no_grad():  # lora_B starts at zero, which would hide the adapters' dropout
+        for n, p in policy.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0.0, 0.5)
+    policy.eval()
+    traj = module.rollout(policy, _prompt_batch(toy_dir, processor), 2)
+    rows = slice(0, traj.completion_ids.shape[0])
+    with torch.no_grad():
+        policy.train()
+        first, _ = completion_logprobs(policy, traj, rows)
+        second, _ = completion_logprobs(policy, traj, rows)
+        policy.eval()
+        sampled, _ = completion_logprobs(policy, traj, rows)
+    assert torch.equal(first, second)
+    assert torch.allclose(first, sampled, rtol=0.0, atol=1e-6)

@@ -7,6 +7,7 @@ import pytest
 from vthinker.models.policy import (
     LoraSettings,
     PolicyConfig,
+    disable_dropout,
     load_policy,
     load_processor,
     vision_tower,
@@ -84,3 +85,37 @@ def test_bad_lora_settings():
         LoraSettings(r=0)
     with pytest.raises(ValueError, match="target_modules"):
         LoraSettings(target_modules=[])
+
+
+def test_disable_dropout_zeroes_every_dropout_and_keeps_train_mode(tiny_model_dir):
+    import torch
+    from torch import nn
+
+    model = load_policy(
+        PolicyConfig(str(tiny_model_dir), dtype="float32", lora=LoraSettings(r=2, dropout=0.5))
+    )
+    # Attention dropout as a config may set it (the tiny model's config has 0).
+    attention = [
+        m for m in model.modules() if isinstance(getattr(m, "attention_dropout", None), float)
+    ]
+    assert attention
+    for m in attention:
+        m.attention_dropout = 0.5
+    model.config.text_config.attention_dropout = 0.5
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0.0, 0.5)
+    ids = torch.randint(0, 500, (2, 12))
+    with torch.no_grad():
+        assert not torch.equal(model(input_ids=ids).logits, model(input_ids=ids).logits)
+    disable_dropout(model)
+    assert model.training
+    assert all(m.p == 0.0 for m in model.modules() if isinstance(m, nn.Dropout))
+    assert all(m.attention_dropout == 0.0 for m in attention)
+    assert model.config.text_config.attention_dropout == 0.0
+    with torch.no_grad():
+        train = model(input_ids=ids).logits
+        assert torch.equal(train, model(input_ids=ids).logits)
+        model.eval()
+        assert torch.allclose(train, model(input_ids=ids).logits, rtol=0.0, atol=1e-6)

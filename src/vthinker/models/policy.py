@@ -23,7 +23,14 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LoraSettings", "PolicyConfig", "load_policy", "load_processor", "vision_tower"]
+__all__ = [
+    "LoraSettings",
+    "PolicyConfig",
+    "disable_dropout",
+    "load_policy",
+    "load_processor",
+    "vision_tower",
+]
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _VISION_NAMES = ("visual", "vision_tower", "vision_model")
@@ -234,6 +241,35 @@ def load_policy(cfg: PolicyConfig, *, device_map: Any | None = None) -> nn.Modul
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
     model.train()
+    return model
+
+
+def disable_dropout(model: nn.Module) -> nn.Module:
+    """Turn every dropout of ``model`` off, leaving its train/eval mode alone.
+
+    Sets ``p = 0`` on each ``nn.Dropout`` (peft's LoRA dropout included) and zeroes the
+    attention dropout, both the float ``attention_dropout`` attribute that attention modules
+    read in train mode and the ``attention_dropout`` of the model config and its sub-configs
+    (as TRL's ``disable_dropout`` does for RL trainers). The model can then stay in train
+    mode, which gradient checkpointing needs, while computing the same function as in eval
+    mode.
+
+    Returns:
+        ``model``, changed in place.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+        if isinstance(getattr(module, "attention_dropout", None), float | int):
+            module.attention_dropout = 0.0
+    configs = [getattr(model, "config", None)]
+    while configs:
+        cfg = configs.pop()
+        if cfg is None:
+            continue
+        if isinstance(getattr(cfg, "attention_dropout", None), float | int):
+            cfg.attention_dropout = 0.0
+        configs.extend(getattr(cfg, name, None) for name in getattr(cfg, "sub_configs", {}) or {})
     return model
 
 

@@ -14,6 +14,9 @@ One training step (manual optimization), for a batch of B prompts:
    gradients over micro-batches of rows; with ``num_iterations == 1`` the ratio is
    exactly 1 (old log-probs are the current ones, detached).
 
+The policy's dropout is off (``GRPOSettings.disable_dropout``, as in TRL): rollouts sample
+in eval mode and the scoring passes run in train mode, and both must be the same policy.
+
 Departures from the paper, stated: group size 8 and the unbiased group std follow
 Video-R1 (the paper does not publish them); log-probs divide the logits by the
 sampling temperature (as TRL does).
@@ -36,7 +39,7 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
-from vthinker.models.policy import PolicyConfig, is_peft_model, vision_tower
+from vthinker.models.policy import PolicyConfig, disable_dropout, is_peft_model, vision_tower
 from vthinker.rewards.base import Reward, RewardBreakdown, combine
 from vthinker.training.base import GenerationSettings, VideoLLMModule, adamw
 from vthinker.training.losses import (
@@ -76,6 +79,11 @@ class GRPOSettings:
         num_iterations: Optimizer passes per rollout batch (mu).
         micro_batch_size: Completions per forward/backward (None: all at once).
         max_grad_norm: Gradient clipping by global norm (the paper: 5).
+        disable_dropout: Set every dropout of the policy to 0 (LoRA dropout and attention
+            dropout included; `vthinker.models.policy.disable_dropout`), as TRL's
+            ``disable_dropout`` does. Rollouts sample in eval mode and scoring runs in train
+            mode; with dropout on, the scored log-probs are not those of the sampling policy
+            and the importance ratio is noise.
     """
 
     group_size: int = 8
@@ -88,6 +96,7 @@ class GRPOSettings:
     num_iterations: int = 1
     micro_batch_size: int | None = None
     max_grad_norm: float | None = 5.0
+    disable_dropout: bool = True
 
     def __post_init__(self) -> None:
         if self.group_size < 2:
@@ -163,6 +172,9 @@ class GRPOModule(VideoLLMModule):
         if self.model is not None:
             return
         super().configure_model()
+        if self.grpo.disable_dropout:
+            # Kept in train mode (gradient checkpointing needs it), with dropout at 0.
+            disable_dropout(self.policy)
         if self.grpo.beta > 0 and not is_peft_model(self.policy):
             # Full fine-tuning: the reference is a frozen copy of the starting policy.
             ref = copy.deepcopy(self.policy)
