@@ -134,12 +134,96 @@ def test_accuracy_temporal_grounding() -> None:
     assert r.score("", s) == 0.0
 
 
+# Gold B. Evaluation-time extraction reads all of these as B; a reward must not.
+LENIENT_ONLY = [
+    "<think>I would say Option (B)</think>",  # no answer tag
+    "<think>the cube is second</think> <answer>B",  # cut off before </answer>
+    "<answer>A or B</answer>",  # two options
+    "<answer>b</answer>",  # lower case
+    "<answer>a blue cube</answer>",  # option text, not a letter
+    "<answer>Option B</answer>",
+    "<answer>(B</answer>",  # unbalanced parenthesis
+]
+
+
+@pytest.mark.parametrize("text", LENIENT_ONLY)
+def test_strict_accuracy_rejects_what_extraction_forgives(text: str) -> None:
+    assert AccuracyReward().score(text, mc()) == 1.0
+    assert AccuracyReward(strict=True).score(text, mc()) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD, 1.0),
+        ("<answer>B</answer>", 1.0),
+        ("<answer> B. </answer>", 1.0),  # stripped, a trailing period
+        ("<answer>(B)</answer>", 1.0),
+        ("<answer>(B).</answer>", 1.0),
+        ("<answer>\nB\n</answer>", 1.0),
+        ("<answer>A</answer> no wait <answer>B</answer>", 1.0),  # the last closed answer
+        ("<answer>B</answer> no wait <answer>A</answer>", 0.0),
+        ("<answer>C</answer>", 0.0),
+        ("<answer>B.</answer>.", 1.0),
+        ("<answer>B)</answer>", 0.0),
+        ("<answer>B..</answer>", 0.0),
+        ("<answer></answer>", 0.0),
+        ("", 0.0),
+    ],
+)
+def test_strict_accuracy_multiple_choice(text: str, expected: float) -> None:
+    assert AccuracyReward(strict=True).score(text, mc()) == expected
+
+
+@pytest.mark.parametrize(
+    ("gold", "text", "expected"),
+    [
+        ("3.5", "<answer>3.5</answer>", 1.0),
+        ("3.5", "<answer> 3.50 </answer>", 1.0),
+        ("3.5", "<answer>3.504</answer>", 1.0),  # round(3.504, 2) == 3.5
+        ("3.5", "<answer>3.51</answer>", 0.0),
+        ("3.5", "<answer>3.5 meters</answer>", 0.0),  # not one number
+        ("3.5", "<answer>about 3.5</answer>", 0.0),
+        ("3.5", "<answer>3.5 or 4</answer>", 0.0),
+        ("3.5", "<think>it is 3.5</think> <answer>3.5", 0.0),  # no closed answer
+        ("3", "<answer>3</answer>", 1.0),
+        ("3", "<answer>3.0</answer>", 0.0),  # Video-R1: decimal mark in one of the two only
+        ("1200", "<answer>1200</answer>", 1.0),
+        ("-2.25", "<answer>-2.25</answer>", 1.0),
+    ],
+)
+def test_strict_accuracy_numerical_follows_video_r1(gold: str, text: str, expected: float) -> None:
+    assert AccuracyReward(strict=True).score(text, typed("numerical", gold)) == expected
+
+
+def test_strict_accuracy_other_types_need_the_closed_tag() -> None:
+    strict, lenient = AccuracyReward(strict=True), AccuracyReward()
+    reg = typed("regression", "10")
+    assert strict.score("<answer>8</answer>", reg) == pytest.approx(0.8)  # 1 - 2/10
+    assert strict.score("<answer>8", reg) == 0.0
+    assert lenient.score("<answer>8", reg) == pytest.approx(0.8)
+    free = typed("free-form", "a red ball")
+    assert strict.score("<answer>a red ball</answer>", free) == pytest.approx(1.0)
+    assert strict.score("a red ball", free) == 0.0
+    assert lenient.score("a red ball", free) == pytest.approx(1.0)
+    ocr = typed("OCR", "hello world foo")
+    assert strict.score("x <answer>hello word foo</answer>", ocr) == pytest.approx(2 / 3)
+    assert strict.score("<answer>hello world foo", ocr) == 0.0
+    span = typed("temporal grounding", "00:10-00:20")
+    assert strict.score("<answer>00:15-00:25</answer>", span) == pytest.approx(5 / 15)
+    assert strict.score("<answer>00:10-00:20", span) == 0.0
+    assert lenient.score("<answer>00:10-00:20", span) == pytest.approx(1.0)
+
+
 def test_accuracy_bad_gold_names_the_sample() -> None:
     s = typed("numerical", "many", id="count-7")
     with pytest.raises(RewardError, match=r"reward 'accuracy' failed on sample 'count-7'.*number"):
         AccuracyReward()(["<answer>3</answer>"], [s])
     with pytest.raises(ValueError, match="tolerances"):
         AccuracyReward(abs_tol=-1.0)
+    strict = AccuracyReward(strict=True)
+    with pytest.raises(RewardError, match=r"sample 'count-7'.*not a number"):
+        strict(["no answer"], [s])
 
 
 # --- temporal IoU -------------------------------------------------------------------------
