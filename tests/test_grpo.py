@@ -86,6 +86,7 @@ def test_one_step_changes_lora_params_only(tiny_model_dir, toy_dir, tmp_path):
         "reward/length",
         "reward/format",
         "train/kl",
+        "train/kl_max",
         "train/entropy",
         "train/completion_len_mean",
         "time/rollout",
@@ -182,6 +183,11 @@ def test_equal_rewards_give_zero_advantage_and_no_nan(tiny_model_dir, toy_dir, t
 def test_settings_are_validated(tiny_model_dir):
     with pytest.raises(ValueError, match="group_size"):
         GRPOSettings(group_size=1)
+    with pytest.raises(ValueError, match="log_ratio_clip"):
+        GRPOSettings(log_ratio_clip=0.0)
+    with pytest.raises(ValueError, match="kl_clip"):
+        GRPOSettings(kl_clip=-1.0)
+    assert GRPOSettings(log_ratio_clip=None, kl_clip=None).kl_clip is None
     with pytest.raises(ValueError, match="at least one reward"):
         GRPOModule(PolicyConfig(str(tiny_model_dir)), rewards=[])
     with pytest.raises(ValueError, match="unique"):

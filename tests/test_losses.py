@@ -198,3 +198,96 @@ def test_empty_mask_row_does_not_produce_nan():
     logp = torch.tensor([[-1.0, -1.0]])
     loss, stats = grpo_loss(logp, logp, logp, torch.ones(1), torch.zeros(1, 2), 0.04)
     assert loss.item() == 0.0 and not math.isnan(stats.kl.item())
+
+
+# One token far from the reference (ref - logp = 15: k3 = e^15 - 16 = 3.3e6 unclamped) and
+# one whose ratio to the sampler is e^25; the last token of row 1 is masked out.
+FAR_LOGP = [[-16.0, -1.0, -0.5], [-0.5, -1.0, -40.0]]
+FAR_OLD = [[-16.0, -1.2, -0.5], [-25.5, -1.0, -1.0]]
+FAR_REF = [[-1.0, -1.1, -26.0], [-0.4, -1.0, -1.0]]
+FAR_MASK = [[1, 1, 1], [1, 1, 0]]
+FAR_ADV = [1.0, -1.0]
+
+
+def _k3_ref(lp, ref, clip_d, clip_kl):
+    d = ref - lp
+    if clip_d is not None:
+        d = min(max(d, -clip_d), clip_d)
+    kl = math.exp(d) - d - 1
+    return kl if clip_kl is None else min(kl, clip_kl)
+
+
+@pytest.mark.parametrize(("clip_d", "clip_kl"), [(20.0, 10.0), (20.0, None), (None, None)])
+def test_kl_k3_clamps_exact(clip_d, clip_kl):
+    logp = torch.tensor(FAR_LOGP, dtype=torch.float64)
+    ref = torch.tensor(FAR_REF, dtype=torch.float64)
+    want = [
+        [_k3_ref(lp, r, clip_d, clip_kl) for lp, r in zip(lr, rr, strict=True)]
+        for lr, rr in zip(FAR_LOGP, FAR_REF, strict=True)
+    ]
+    got = kl_k3(logp, ref, log_ratio_clip=clip_d, kl_clip=clip_kl)
+    assert got.tolist() == [pytest.approx(w, rel=1e-9) for w in want]
+    # Hand values: e^15 - 16 clamps to 10; ref - logp = -25.5 clamps to -20 before the exp.
+    if clip_kl is not None:
+        assert got[0, 0].item() == 10.0
+    if clip_d is not None and clip_kl is None:
+        assert got[0, 2].item() == pytest.approx(math.exp(-20.0) + 19.0, rel=1e-12)
+
+
+def test_kl_k3_defaults_are_the_easyr1_clamps():
+    logp, ref = torch.tensor(FAR_LOGP), torch.tensor(FAR_REF)
+    assert torch.equal(kl_k3(logp, ref), kl_k3(logp, ref, log_ratio_clip=20.0, kl_clip=10.0))
+
+
+def test_grpo_loss_clamps_log_ratio_and_kl_exact():
+    beta, lo, hi = 0.04, 0.2, 0.2
+    rows = []
+    for lr, orow, rrow, a in zip(FAR_LOGP, FAR_OLD, FAR_REF, FAR_ADV, strict=True):
+        row = []
+        for lp, old, ref in zip(lr, orow, rrow, strict=True):
+            rho = math.exp(min(max(lp - old, -20.0), 20.0))
+            pg = -min(rho * a, min(max(rho, 1 - lo), 1 + hi) * a)
+            kl = _k3_ref(lp, ref, 20.0, 10.0)
+            row.append((pg + beta * kl, kl, rho))
+        rows.append(row)
+    kept = [
+        [t for t, m in zip(r, mr, strict=True) if m] for r, mr in zip(rows, FAR_MASK, strict=True)
+    ]
+    want = sum(sum(t[0] for t in k) / len(k) for k in kept) / 2
+    logp = torch.tensor(FAR_LOGP, dtype=torch.float64, requires_grad=True)
+    args = (
+        torch.tensor(FAR_OLD, dtype=torch.float64),
+        torch.tensor(FAR_REF, dtype=torch.float64),
+        torch.tensor(FAR_ADV, dtype=torch.float64),
+        torch.tensor(FAR_MASK),
+    )
+    loss, stats = grpo_loss(logp, *args, beta, lo, hi, "grpo")
+    assert loss.item() == pytest.approx(want, rel=1e-9)
+    flat = [t for k in kept for t in k]
+    assert stats.kl.item() == pytest.approx(sum(t[1] for t in flat) / 5, rel=1e-9)
+    assert stats.kl_max.item() == 10.0
+    assert stats.ratio_mean.item() == pytest.approx(sum(t[2] for t in flat) / 5, rel=1e-9)
+    assert rows[1][0][2] == math.exp(20.0)  # log-ratio 25 clamped to 20
+    loss.backward()
+    # [0, 0]: ratio 1, A = 1 (gradient -1 / (3 tokens * 2 rows)); its clamped KL adds none.
+    assert logp.grad[0, 0].item() == pytest.approx(-1 / 6, rel=1e-9)
+    # [1, 0]: the clamped log-ratio passes no gradient; the KL term does (d = 0.1).
+    assert logp.grad[1, 0].item() == pytest.approx(beta * (1 - math.exp(0.1)) / 4, rel=1e-9)
+
+
+def test_kl_max_is_over_the_mask_and_clamps_can_be_off():
+    logp = torch.tensor(FAR_LOGP, dtype=torch.float64)
+    old, ref = (
+        torch.tensor(FAR_OLD, dtype=torch.float64),
+        torch.tensor(FAR_REF, dtype=torch.float64),
+    )
+    adv, mask = torch.tensor(FAR_ADV, dtype=torch.float64), torch.tensor(FAR_MASK)
+    _, stats = grpo_loss(logp, old, ref, adv, mask, 0.04, kl_clip=None)
+    # The masked-out token's k3 (e^20 - 21) is larger, and not counted.
+    assert stats.kl_max.item() == pytest.approx(math.exp(15.0) - 16.0, rel=1e-9)
+    _, raw = grpo_loss(logp, old, ref, adv, mask, 0.04, log_ratio_clip=None, kl_clip=None)
+    assert raw.ratio_mean.item() == pytest.approx(
+        (1 + math.exp(0.2) + 1 + math.exp(25.0) + 1) / 5, rel=1e-9
+    )
+    _, no_kl = grpo_loss(logp, old, None, adv, mask, 0.04)
+    assert no_kl.kl_max.item() == 0.0

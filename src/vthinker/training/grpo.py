@@ -79,6 +79,9 @@ class GRPOSettings:
         num_iterations: Optimizer passes per rollout batch (mu).
         micro_batch_size: Completions per forward/backward (None: all at once).
         max_grad_norm: Gradient clipping by global norm (the paper: 5).
+        log_ratio_clip: Clamp ``logp - old_logp`` and ``ref - logp`` to ``±log_ratio_clip``
+            before the exp (EasyR1; None: off). Clamped tokens pass no gradient.
+        kl_clip: Clamp the per-token k3 KL to at most this (EasyR1; None: off).
         disable_dropout: Set every dropout of the policy to 0 (LoRA dropout and attention
             dropout included; `vthinker.models.policy.disable_dropout`), as TRL's
             ``disable_dropout`` does. Rollouts sample in eval mode and scoring runs in train
@@ -97,6 +100,8 @@ class GRPOSettings:
     micro_batch_size: int | None = None
     max_grad_norm: float | None = 5.0
     disable_dropout: bool = True
+    log_ratio_clip: float | None = 20.0
+    kl_clip: float | None = 10.0
 
     def __post_init__(self) -> None:
         if self.group_size < 2:
@@ -109,6 +114,10 @@ class GRPOSettings:
             raise ValueError(f"beta must be >= 0, got {self.beta}")
         if self.micro_batch_size is not None and self.micro_batch_size < 1:
             raise ValueError(f"micro_batch_size must be >= 1, got {self.micro_batch_size}")
+        for name in ("log_ratio_clip", "kl_clip"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be > 0 (or null to turn it off), got {value}")
 
 
 class GRPOModule(VideoLLMModule):
@@ -366,6 +375,8 @@ class GRPOModule(VideoLLMModule):
                     max_completion_len=self.rollout_settings.max_new_tokens,
                     num_sequences=n_rows,
                     num_tokens=num_tokens,
+                    log_ratio_clip=g.log_ratio_clip,
+                    kl_clip=g.kl_clip,
                 )
                 self.manual_backward(loss)
                 if iteration == 0:
@@ -373,6 +384,7 @@ class GRPOModule(VideoLLMModule):
                     sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
                     for key in ("kl", "clip_low", "clip_high", "ratio_mean"):
                         sums[key] = sums.get(key, 0.0) + float(getattr(stats, key)) * w
+                    sums["kl_max"] = max(sums.get("kl_max", 0.0), float(stats.kl_max))
                     assert entropy is not None
                     sums["entropy"] = (
                         sums.get("entropy", 0.0) + float(masked_mean(entropy, mask[rows])) * w
@@ -440,6 +452,7 @@ class GRPOModule(VideoLLMModule):
             sync_dist=True,
             reduce_fx="max",
         )
+        self.log("train/kl_max", sums["kl_max"], batch_size=bs, sync_dist=True, reduce_fx="max")
         self.log("reward", float(total.mean()), prog_bar=True, batch_size=bs, sync_dist=True)
         self.log("kl", sums["kl"], prog_bar=True, batch_size=bs, sync_dist=True)
 

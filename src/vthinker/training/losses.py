@@ -11,6 +11,11 @@ group are contiguous; ``C`` is the completion width):
   all equal gets zero advantage, never NaN.
 * Per-token objective: ``-min(ρ A, clip(ρ, 1-ε_low, 1+ε_high) A) + β KL_k3`` with
   ``ρ = exp(logp - old_logp)`` and ``KL_k3 = exp(ref - logp) - (ref - logp) - 1``.
+* Guards (EasyR1's ``compute_policy_loss`` / ``compute_kl``): ``logp - old_logp`` and
+  ``ref - logp`` are clamped to ``±log_ratio_clip`` (20) before the exp, and the per-token
+  k3 to at most ``kl_clip`` (10). Without them one token with ``ref - logp = 15`` has
+  k3 = 3.3e6 and swamps the batch. A clamped value passes no gradient. None turns a guard
+  off.
 * Aggregation (``loss_type``): ``grpo`` per-sequence token mean, then mean over
   sequences; ``bnpo`` token mean over the batch; ``dr_grpo`` token sum over
   ``(num_sequences * max_completion_len)``; ``dapo`` token mean over the *global*
@@ -32,6 +37,7 @@ __all__ = [
     "group_advantages",
     "grpo_loss",
     "kl_k3",
+    "masked_max",
     "masked_mean",
     "pooled_std",
     "token_entropy",
@@ -118,13 +124,28 @@ def token_entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1)
 
 
-def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+def kl_k3(
+    logp: torch.Tensor,
+    ref_logp: torch.Tensor,
+    log_ratio_clip: float | None = 20.0,
+    kl_clip: float | None = 10.0,
+) -> torch.Tensor:
     """Schulman's k3 estimator of KL(π || π_ref) per token: ``e^{d} - d - 1``, ``d = ref - logp``.
 
-    Non-negative, unbiased for samples from π. Shapes are preserved.
+    Non-negative, unbiased for samples from π (before clamping). As EasyR1 does, ``d`` is
+    clamped to ``±log_ratio_clip`` before the exp and the result to at most ``kl_clip``
+    (None: no clamp).
+
+    Shape:
+        logp, ref_logp: (B, C) → (B, C) (any equal shapes)
     """
     d = ref_logp - logp
-    return torch.exp(d) - d - 1.0
+    if log_ratio_clip is not None:
+        d = d.clamp(-log_ratio_clip, log_ratio_clip)
+    kl = torch.exp(d) - d - 1.0
+    if kl_clip is not None:
+        kl = kl.clamp(max=kl_clip)
+    return kl
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -133,11 +154,24 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * m).sum() / m.sum().clamp(min=1.0)
 
 
+def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Largest value of ``x`` where ``mask`` is 1 (0 when the mask is empty).
+
+    Shape:
+        x, mask: (B, C) → scalar
+    """
+    keep = mask.bool()
+    if not bool(keep.any()):
+        return x.new_zeros(())
+    return x[keep].max()
+
+
 class GRPOStats(NamedTuple):
     """Detached statistics of one `grpo_loss` call (token means over the mask)."""
 
     policy_loss: torch.Tensor  # scalar, the loss without the KL term
     kl: torch.Tensor  # scalar, mean k3 KL (0 when beta == 0 and no reference)
+    kl_max: torch.Tensor  # scalar, largest per-token k3 KL under the mask (0 if none)
     clip_low: torch.Tensor  # scalar, fraction of tokens with ρ < 1-ε_low and A < 0
     clip_high: torch.Tensor  # scalar, fraction of tokens with ρ > 1+ε_high and A > 0
     ratio_mean: torch.Tensor  # scalar, mean ρ
@@ -180,6 +214,8 @@ def grpo_loss(
     max_completion_len: int | None = None,
     num_sequences: int | None = None,
     num_tokens: float | torch.Tensor | None = None,
+    log_ratio_clip: float | None = 20.0,
+    kl_clip: float | None = 10.0,
 ) -> tuple[torch.Tensor, GRPOStats]:
     """The clipped GRPO objective with an optional k3 KL penalty.
 
@@ -196,6 +232,9 @@ def grpo_loss(
         max_completion_len: ``dr_grpo`` constant; default: the mask's width.
         num_sequences: Sequences in the whole batch when this call sees a micro-batch.
         num_tokens: Masked tokens in the whole (``bnpo``) or global (``dapo``) batch.
+        log_ratio_clip: ``logp - old_logp`` and ``ref_logp - logp`` are clamped to
+            ``±log_ratio_clip`` before the exp (EasyR1; None: no clamp).
+        kl_clip: The per-token k3 KL is clamped to at most this (EasyR1; None: no clamp).
 
     Returns:
         The scalar loss and detached `GRPOStats`.
@@ -209,13 +248,16 @@ def grpo_loss(
             f"mask {tuple(mask.shape)}"
         )
     adv = advantages.to(logp.dtype).unsqueeze(1)  # (B, 1)
-    ratio = torch.exp(logp - old_logp)  # (B, C)
+    log_ratio = logp - old_logp  # (B, C)
+    if log_ratio_clip is not None:
+        log_ratio = log_ratio.clamp(-log_ratio_clip, log_ratio_clip)
+    ratio = torch.exp(log_ratio)  # (B, C)
     clipped = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)  # (B, C)
     per_token = -torch.min(ratio * adv, clipped * adv)  # (B, C)
     policy_part = per_token
     kl = torch.zeros_like(logp)
     if beta != 0.0 and ref_logp is not None:
-        kl = kl_k3(logp, ref_logp)  # (B, C)
+        kl = kl_k3(logp, ref_logp, log_ratio_clip, kl_clip)  # (B, C)
         per_token = per_token + beta * kl
     agg = (max_completion_len, num_sequences, num_tokens)
     loss = _aggregate(per_token, mask, loss_type, *agg)
@@ -224,6 +266,7 @@ def grpo_loss(
         stats = GRPOStats(
             policy_loss=_aggregate(policy_part.detach(), mask, loss_type, *agg),
             kl=masked_mean(kl.detach(), m),
+            kl_max=masked_max(kl.detach(), mask),
             clip_low=masked_mean(((ratio < 1.0 - eps_low) & (adv < 0)).to(logp.dtype), m),
             clip_high=masked_mean(((ratio > 1.0 + eps_high) & (adv > 0)).to(logp.dtype), m),
             ratio_mean=masked_mean(ratio.detach(), m),
