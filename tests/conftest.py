@@ -34,3 +34,26 @@ def processor(tiny_model_dir: Path):
     from vthinker.models.policy import load_processor
 
     return load_processor(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="session")
+def sft_adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA SFT export as `VideoLLMModule.export_pretrained` writes it (a peft adapter
+    folder with the processor), with adapters far from zero so that the SFT model and its
+    base differ clearly."""
+    import torch
+
+    from vthinker.models.policy import LoraSettings, PolicyConfig, load_policy, load_processor
+
+    model = load_policy(
+        PolicyConfig(str(tiny_model_dir), dtype="float32", lora=LoraSettings(r=4, alpha=8))
+    )
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+    out = tmp_path_factory.mktemp("sft") / "hf"
+    model.save_pretrained(out)
+    load_processor(str(tiny_model_dir)).save_pretrained(out)
+    return out

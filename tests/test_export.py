@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import lightning as L
 import pytest
 import torch
@@ -11,7 +13,7 @@ from vthinker.cli import main
 from vthinker.data.collate import FrameSampling
 from vthinker.data.datamodule import VideoQADataModule
 from vthinker.models.export import export_merged
-from vthinker.models.policy import LoraSettings, PolicyConfig
+from vthinker.models.policy import LoraSettings, PolicyConfig, load_policy
 from vthinker.training.sft import SFTModule
 
 
@@ -70,6 +72,29 @@ def test_adapter_folder_exports_through_the_cli(lora_run, tmp_path, capsys):
     merged = AutoModelForImageTextToText.from_pretrained(tmp_path / "m2")
     ids = torch.randint(0, 500, (1, 12))
     assert torch.allclose(_logits(merged, ids), _logits(module.policy, ids), atol=1e-4)
+
+
+@pytest.mark.parametrize("quantization", [None, "nf4"])
+def test_checkpoint_of_a_run_from_an_adapter_folder(sft_adapter_dir, tmp_path, quantization):
+    """A run from an SFT adapter folder trained a fresh adapter on the merged SFT model (or,
+    on a 4-bit base, the SFT adapter itself): its export rebuilds that layout, unquantized."""
+    policy = PolicyConfig(str(sft_adapter_dir), dtype="float32", lora=LoraSettings(r=2, alpha=4))
+    model = load_policy(policy, merge_adapter=quantization is None)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.add_(torch.randn_like(p) * 0.1)
+    state = {
+        f"model.{n}": p.detach().clone() for n, p in model.named_parameters() if p.requires_grad
+    }
+    trained = dataclasses.replace(policy, quantization=quantization)
+    torch.save(
+        {"hyper_parameters": {"policy": trained}, "state_dict": state}, tmp_path / "run.ckpt"
+    )
+    dest = export_merged(tmp_path / "run.ckpt", tmp_path / "merged", dtype="float32")
+    merged = AutoModelForImageTextToText.from_pretrained(dest)
+    ids = torch.randint(0, 500, (1, 12))
+    assert torch.allclose(_logits(merged, ids), _logits(model.eval(), ids), atol=1e-4)
 
 
 def test_export_errors(tmp_path):

@@ -12,7 +12,7 @@ from tiny_fit import fit_toy
 
 from vthinker.data.collate import FrameSampling, VideoQACollator, VideoQADataset
 from vthinker.data.schema import read_jsonl
-from vthinker.models.policy import LoraSettings, PolicyConfig
+from vthinker.models.policy import LoraSettings, PolicyConfig, is_peft_model, load_policy
 from vthinker.rewards import FormatReward, Reward
 from vthinker.training.callbacks import MetricsPlot
 from vthinker.training.grpo import GRPOModule, GRPOSettings
@@ -225,3 +225,60 @@ def test_dropout_is_off_so_scoring_matches_sampling(tiny_model_dir, toy_dir, pro
         sampled, _ = completion_logprobs(policy, traj, rows)
     assert torch.equal(first, second)
     assert torch.allclose(first, sampled, rtol=0.0, atol=1e-6)
+
+
+def _sft_model(tiny_model_dir, sft_adapter_dir):
+    """The SFT model: its base with the adapter on (not merged), in eval mode."""
+    from peft import PeftModel
+
+    base = load_policy(PolicyConfig(str(tiny_model_dir), dtype="float32"))
+    return PeftModel.from_pretrained(base, str(sft_adapter_dir)).eval()
+
+
+@pytest.mark.parametrize("lora", [True, False], ids=["lora", "full"])
+def test_grpo_from_an_sft_adapter_keeps_the_sft_model_as_reference(
+    tiny_model_dir, sft_adapter_dir, toy_dir, processor, tmp_path, lora
+):
+    """The adapter is merged at load time: the reference (adapters off, or the frozen copy)
+    is the SFT model, not the base the adapter was trained on."""
+    torch.manual_seed(0)
+    module = _module(sft_adapter_dir, lora=lora)
+    module.configure_model()
+    assert is_peft_model(module.policy) == lora
+    assert (module.ref_model is None) == lora
+    sft = _sft_model(tiny_model_dir, sft_adapter_dir)
+    base = load_policy(PolicyConfig(str(tiny_model_dir), dtype="float32")).eval()
+    module.policy.eval()
+    traj = module.rollout(module.policy, _prompt_batch(toy_dir, processor), 2)
+    rows = slice(0, traj.completion_ids.shape[0])
+    with torch.no_grad():
+        ref = module.reference_logprobs(traj, None)
+        start, _ = completion_logprobs(module.policy, traj, rows)
+        want, _ = completion_logprobs(sft, traj, rows)
+        pre_sft, _ = completion_logprobs(base, traj, rows)
+    m = traj.completion_mask.bool()
+    assert torch.allclose(ref[m], want[m], atol=1e-4)
+    assert torch.allclose(start[m], want[m], atol=1e-4)  # training starts from the SFT model
+    assert (ref[m] - pre_sft[m]).abs().max() > 1e-2  # … which is not its base
+    if lora:
+        # The new adapter is exported on top of the SFT adapter it was trained on: loading the
+        # export merges the SFT adapter again and applies the new one.
+        with torch.no_grad():
+            for n, p in module.policy.named_parameters():
+                if "lora_B" in n:
+                    p.normal_(0.0, 0.5)
+        out = module.export_pretrained(tmp_path / "grpo")
+        reloaded = load_policy(PolicyConfig(str(out), dtype="float32")).eval()
+        ids = torch.randint(0, 500, (1, 12))
+        with torch.no_grad():
+            got, expected = reloaded(input_ids=ids).logits, module.policy(input_ids=ids).logits
+        assert torch.allclose(got, expected, atol=1e-4)
+
+
+def test_grpo_with_a_kl_on_a_4bit_adapter_folder_is_refused(sft_adapter_dir):
+    policy = PolicyConfig(
+        str(sft_adapter_dir), dtype="bfloat16", lora=LoraSettings(r=4), quantization="nf4"
+    )
+    with pytest.raises(ValueError, match=r"vthinker export .*--out"):
+        GRPOModule(policy, rewards=[LengthReward()], grpo=GRPOSettings(beta=0.04))
+    GRPOModule(policy, rewards=[LengthReward()], grpo=GRPOSettings(beta=0.0))  # no reference

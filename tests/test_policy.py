@@ -119,3 +119,52 @@ def test_disable_dropout_zeroes_every_dropout_and_keeps_train_mode(tiny_model_di
         assert torch.equal(train, model(input_ids=ids).logits)
         model.eval()
         assert torch.allclose(train, model(input_ids=ids).logits, rtol=0.0, atol=1e-6)
+
+
+def test_adapter_folder_is_merged_unless_the_base_is_4bit(tiny_model_dir, sft_adapter_dir):
+    import torch
+    from peft import PeftModel
+
+    from vthinker.models.policy import is_peft_model
+
+    ids = torch.randint(0, 500, (1, 12))
+    sft = PeftModel.from_pretrained(
+        load_policy(PolicyConfig(str(tiny_model_dir), dtype="float32")), str(sft_adapter_dir)
+    ).eval()
+    # No `lora`: the merged SFT model, every (non-vision) weight trainable.
+    full = load_policy(PolicyConfig(str(sft_adapter_dir), dtype="float32"))
+    assert not is_peft_model(full)
+    assert not any("lora_" in n for n, _ in full.named_parameters())
+    vision = {id(p) for p in vision_tower(full).parameters()}
+    assert all(p.requires_grad for p in full.parameters() if id(p) not in vision)
+    # With `lora`: a fresh adapter (B = 0) on the merged SFT model.
+    fresh = load_policy(
+        PolicyConfig(str(sft_adapter_dir), dtype="float32", lora=LoraSettings(r=2, alpha=4))
+    )
+    assert is_peft_model(fresh)
+    assert all("lora_" in n for n, p in fresh.named_parameters() if p.requires_grad)
+    assert {p.shape[0] for n, p in fresh.named_parameters() if "lora_A" in n} == {2}
+    with torch.no_grad():
+        want = sft(input_ids=ids).logits
+        assert torch.allclose(full.eval()(input_ids=ids).logits, want, atol=1e-4)
+        assert torch.allclose(fresh.eval()(input_ids=ids).logits, want, atol=1e-4)
+        with fresh.disable_adapter():  # the reference of a LoRA GRPO run
+            assert torch.allclose(fresh(input_ids=ids).logits, want, atol=1e-4)
+
+
+def test_adapter_folder_on_a_4bit_base_keeps_training_the_adapter(sft_adapter_dir):
+    pytest.importorskip("bitsandbytes")
+
+    from vthinker.models.policy import is_peft_model
+
+    model = load_policy(
+        PolicyConfig(
+            str(sft_adapter_dir), dtype="bfloat16", lora=LoraSettings(r=2), quantization="nf4"
+        )
+    )
+    assert is_peft_model(model)
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    # The saved SFT adapter (rank 4) is what trains, not a fresh rank-2 one.
+    assert {p.shape[0] for n, p in trainable.items() if "lora_A" in n} == {4}
+    assert any(p.abs().sum() > 0 for n, p in trainable.items() if "lora_B" in n)

@@ -91,8 +91,10 @@ def test_lora_step_checkpoint_and_export(tiny_model_dir, toy_dir, tmp_path):
     reloaded.eval()
     module.policy.eval()
     ids = torch.randint(0, 500, (1, 10))
-    with torch.no_grad():
-        assert torch.allclose(reloaded(input_ids=ids).logits, module.policy(input_ids=ids).logits)
+    with torch.no_grad():  # the reloaded adapter is merged into its base: rounding differs
+        assert torch.allclose(
+            reloaded(input_ids=ids).logits, module.policy(input_ids=ids).logits, atol=1e-5
+        )
 
     # Resuming from the adapter-only checkpoint restores the adapters.
     fresh = SFTModule(

@@ -91,13 +91,13 @@ def export_merged(source: str | Path, out_dir: str | Path, dtype: str = "bfloat1
             ckpt = torch.load(source / SHARDED_META, map_location="cpu", weights_only=False)
         else:
             ckpt = torch.load(source, map_location="cpu", weights_only=False)
+        trained = _policy_from_checkpoint(ckpt)
         cfg = dataclasses.replace(
-            _policy_from_checkpoint(ckpt),
-            dtype=dtype,
-            quantization=None,
-            gradient_checkpointing=False,
+            trained, dtype=dtype, quantization=None, gradient_checkpointing=False
         )
-        model = load_policy(cfg)
+        # A run from an adapter folder merged it unless its base was 4-bit (then it trained
+        # that adapter further): rebuild the same layout, unquantized.
+        model = load_policy(cfg, merge_adapter=trained.quantization is None)
         if sharded:
             state = _load_sharded_weights(source, model)
         else:

@@ -5,8 +5,16 @@ One code path for the 7B model and the tiny test model: `AutoProcessor` and
 attention implementation, gradient checkpointing, LoRA on the language model
 (vision tower frozen by default) and QLoRA (bitsandbytes nf4 with double quant).
 
-A folder holding a peft adapter (``adapter_config.json``) is loaded as its base
-model plus that adapter, so a LoRA SFT run's export is a valid GRPO start point.
+A folder holding a peft adapter (``adapter_config.json``, a LoRA SFT run's export) is a
+valid start point. Unless the base is quantized, the adapter is merged into its base at load
+time (``merge_and_unload``), and ``lora`` then adds a fresh trainable adapter on the merged
+model (``lora: null`` trains the merged model fully): the merged model is the start point,
+so GRPO's reference (adapters off, or a frozen copy) is the SFT model and not the base it
+was trained from. A new adapter trained this way records the adapter folder as its base
+(``base_model_name_or_path``); loading it merges that folder again first, so chains of
+adapters load (`vthinker export` writes a plain merged folder from them). On a 4-bit base
+(``quantization: nf4``) the adapter cannot be merged: it is loaded on the base and trained
+further, as is.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ __all__ = [
     "LoraSettings",
     "PolicyConfig",
     "disable_dropout",
+    "is_adapter_folder",
     "load_policy",
     "load_processor",
     "vision_tower",
@@ -121,6 +130,40 @@ def _adapter_base(path: str) -> str | None:
     return json.loads(cfg.read_text())["base_model_name_or_path"]
 
 
+def is_adapter_folder(path: str) -> bool:
+    """Whether ``path`` is a local peft adapter folder (it has ``adapter_config.json``)."""
+    return _adapter_base(path) is not None
+
+
+def _from_pretrained(path: str, kwargs: dict[str, Any]) -> nn.Module:
+    """``from_pretrained`` on a model folder or hub id; an adapter folder is loaded on its
+    base (itself possibly an adapter folder) and merged into it."""
+    from transformers import AutoModelForImageTextToText
+
+    base = _adapter_base(path)
+    if base is None:
+        try:
+            return AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+        except OSError as err:
+            raise OSError(
+                f"cannot load model {path!r}: not a local folder with weights and not "
+                "reachable on the hub (this machine may be offline)"
+            ) from err
+    if "quantization_config" in kwargs:
+        raise ValueError(
+            f"the adapter {path!r} cannot be merged into a 4-bit base: merge it first with "
+            f"`vthinker export {path} --out DIR` and load DIR"
+        )
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(_from_pretrained(base, kwargs), path).merge_and_unload()
+    # The merged model stands for the adapter folder: peft records this as the base of an
+    # adapter trained on it (adapter_config.json), so loading that adapter merges this again.
+    model.name_or_path = path
+    log.info("merged adapter %s into its base %s", path, base)
+    return model
+
+
 def load_processor(name_or_path: str, trust_remote_code: bool = False) -> Any:
     """The model's own processor (tokenizer + image/video processors + chat template)."""
     from transformers import AutoProcessor
@@ -158,21 +201,33 @@ def _lora_target_regex(model: nn.Module, lora: LoraSettings) -> str:
     return rf"^(?!{prefixes[0]}\.).*\.({names})$"
 
 
-def load_policy(cfg: PolicyConfig, *, device_map: Any | None = None) -> nn.Module:
+def load_policy(
+    cfg: PolicyConfig, *, device_map: Any | None = None, merge_adapter: bool | None = None
+) -> nn.Module:
     """Load the model described by ``cfg``: base (+ adapter), LoRA, quantization, freezing.
 
     Args:
         cfg: The policy settings.
         device_map: Passed to ``from_pretrained`` (needed for 4-bit loading on a GPU,
             e.g. ``{"": "cuda:0"}``).
+        merge_adapter: When ``cfg.name_or_path`` is an adapter folder: merge it into its base
+            (then apply ``cfg.lora``) or keep it as the trainable adapter. None: merge unless
+            the base is quantized (module docstring). `vthinker.models.export` passes the
+            choice the training run made, as it loads that run unquantized.
 
     Returns:
         The model, in train mode, with ``requires_grad`` set on exactly the weights to train.
+
+    Raises:
+        ValueError: if an adapter is to be merged into a 4-bit base.
     """
-    from transformers import AutoModelForImageTextToText, BitsAndBytesConfig
+    from transformers import BitsAndBytesConfig
 
     adapter_base = _adapter_base(cfg.name_or_path)
-    base_path = adapter_base or cfg.name_or_path
+    if merge_adapter is None:
+        merge_adapter = cfg.quantization is None
+    # A kept adapter is trained further on its (unmerged) base; a merged one is the base.
+    keep_adapter = adapter_base is not None and not merge_adapter
     dtype = _DTYPES[cfg.dtype]
     kwargs: dict[str, Any] = {
         "dtype": dtype,
@@ -196,27 +251,21 @@ def load_policy(cfg: PolicyConfig, *, device_map: Any | None = None) -> nn.Modul
         )
     if device_map is not None:
         kwargs["device_map"] = device_map
-    try:
-        model = AutoModelForImageTextToText.from_pretrained(base_path, **kwargs)
-    except OSError as err:
-        raise OSError(
-            f"cannot load model {base_path!r}: not a local folder with weights and not reachable "
-            "on the hub (this machine may be offline)"
-        ) from err
+    model = _from_pretrained(adapter_base if keep_adapter else cfg.name_or_path, kwargs)
     model.config.use_cache = False
     if cfg.quantization == "nf4":
         _keep_cpu_4bit_layout(model)
 
     for p in model.parameters():
-        p.requires_grad_(cfg.lora is None and adapter_base is None)
+        p.requires_grad_(cfg.lora is None and not keep_adapter)
     if cfg.freeze_vision and (vt := vision_tower(model)) is not None:
         for p in vt.parameters():
             p.requires_grad_(False)
 
-    if adapter_base is not None or cfg.lora is not None:
+    if keep_adapter or cfg.lora is not None:
         from peft import LoraConfig, PeftModel, get_peft_model
 
-        if adapter_base is not None:
+        if keep_adapter:
             model = PeftModel.from_pretrained(model, cfg.name_or_path, is_trainable=True)
             log.info("loaded adapter %s on base %s", cfg.name_or_path, adapter_base)
         else:

@@ -8,7 +8,9 @@ One training step (manual optimization), for a batch of B prompts:
    A NaN total skips the step (counted, never trained on).
 3. **Advantages**: ``(r - mean_group) / (std_group + eps)`` (or batch/none scaling).
 4. **Reference log-probs** (``beta > 0``): LoRA → the same model with adapters
-   disabled; full fine-tuning → a frozen copy made before training.
+   disabled; full fine-tuning → a frozen copy made before training. A LoRA SFT export
+   (adapter folder) as the start point is merged into its base when loaded
+   (`vthinker.models.policy`), so either reference is the SFT model.
 5. **Old log-probs** (``num_iterations > 1`` only): once per rollout batch.
 6. **Update**: ``num_iterations`` optimizer steps over the rollout, each accumulating
    gradients over micro-batches of rows; with ``num_iterations == 1`` the ratio is
@@ -39,7 +41,13 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
-from vthinker.models.policy import PolicyConfig, disable_dropout, is_peft_model, vision_tower
+from vthinker.models.policy import (
+    PolicyConfig,
+    disable_dropout,
+    is_adapter_folder,
+    is_peft_model,
+    vision_tower,
+)
 from vthinker.rewards.base import Reward, RewardBreakdown, combine
 from vthinker.training.base import GenerationSettings, VideoLLMModule, adamw
 from vthinker.training.losses import (
@@ -168,6 +176,21 @@ class GRPOModule(VideoLLMModule):
         self.automatic_optimization = False
         self.rewards = list(rewards)
         self.grpo = grpo or GRPOSettings()
+        if (
+            self.grpo.beta > 0
+            and policy.quantization is not None
+            and is_adapter_folder(policy.name_or_path)
+        ):
+            # An adapter folder is merged into its base at load time, so that the reference
+            # (adapters off) is the SFT model; 4-bit weights cannot take the merge.
+            raise ValueError(
+                f"policy.name_or_path {policy.name_or_path!r} is a LoRA adapter folder and the "
+                f"base is quantized ({policy.quantization}): the adapter cannot be merged into "
+                "4-bit weights, so the KL reference (adapters off) would be the base model, "
+                "not the SFT model. Merge it first: `vthinker export "
+                f"{policy.name_or_path} --out DIR` and set policy.name_or_path to DIR (or set "
+                "grpo.beta: 0)"
+            )
         self.rollout_settings = rollout or RolloutSettings()
         self.rollout = HFRollout(self.rollout_settings, self.processor.tokenizer)
         self.log_completions_every = log_completions_every
