@@ -282,3 +282,34 @@ def test_grpo_with_a_kl_on_a_4bit_adapter_folder_is_refused(sft_adapter_dir):
     with pytest.raises(ValueError, match=r"vthinker export .*--out"):
         GRPOModule(policy, rewards=[LengthReward()], grpo=GRPOSettings(beta=0.04))
     GRPOModule(policy, rewards=[LengthReward()], grpo=GRPOSettings(beta=0.0))  # no reference
+
+
+def test_ratio_and_clip_fractions_are_logged_from_the_last_pass(
+    tiny_model_dir, toy_dir, tmp_path, monkeypatch
+):
+    """With num_iterations > 1 the first pass has ratio 1 by construction; the logged ratio
+    and clip fractions come from the last pass (entropy and KL from the first)."""
+    import vthinker.training.grpo as grpo_mod
+
+    calls = []
+    real = grpo_mod.grpo_loss
+
+    def recording(*args, **kwargs):
+        loss, stats = real(*args, **kwargs)
+        calls.append(stats)
+        return loss, stats
+
+    monkeypatch.setattr(grpo_mod, "grpo_loss", recording)
+    L.seed_everything(0)
+    module = _module(tiny_model_dir, beta=0.04, num_iterations=3, eps_low=0.001, eps_high=0.001)
+    trainer = fit_toy(module, toy_dir, tmp_path)
+    m = trainer.callback_metrics
+    assert len(calls) == 3  # one micro-batch, three passes
+    assert float(calls[0].ratio_mean) == pytest.approx(1.0, abs=1e-6)
+    last = calls[-1]
+    assert float(last.ratio_mean) != pytest.approx(1.0, abs=1e-4)  # the policy moved
+    assert float(m["train/ratio"]) == pytest.approx(float(last.ratio_mean), rel=1e-6)
+    assert float(m["train/clip_low"]) == pytest.approx(float(last.clip_low), abs=1e-7)
+    assert float(m["train/clip_high"]) == pytest.approx(float(last.clip_high), abs=1e-7)
+    assert float(m["train/clip_low"]) + float(m["train/clip_high"]) > 0
+    assert float(m["train/kl"]) == pytest.approx(float(calls[0].kl), abs=1e-7)

@@ -14,7 +14,8 @@ One training step (manual optimization), for a batch of B prompts:
 5. **Old log-probs** (``num_iterations > 1`` only): once per rollout batch.
 6. **Update**: ``num_iterations`` optimizer steps over the rollout, each accumulating
    gradients over micro-batches of rows; with ``num_iterations == 1`` the ratio is
-   exactly 1 (old log-probs are the current ones, detached).
+   exactly 1 (old log-probs are the current ones, detached). The logged ratio and clip
+   fractions are those of the last pass; loss, KL and entropy those of the first.
 
 The policy's dropout is off (``GRPOSettings.disable_dropout``, as in TRL): rollouts sample
 in eval mode and the scoring passes run in train mode, and both must be the same policy.
@@ -402,11 +403,16 @@ class GRPOModule(VideoLLMModule):
                     kl_clip=g.kl_clip,
                 )
                 self.manual_backward(loss)
-                if iteration == 0:
-                    w = float(mask[rows].sum()) / n_tok
-                    sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-                    for key in ("kl", "clip_low", "clip_high", "ratio_mean"):
+                w = float(mask[rows].sum()) / n_tok
+                if iteration == g.num_iterations - 1:
+                    # The ratio and clipping of the last pass: on the first the ratio is 1
+                    # by construction (old log-probs = the current ones).
+                    for key in ("clip_low", "clip_high", "ratio_mean"):
                         sums[key] = sums.get(key, 0.0) + float(getattr(stats, key)) * w
+                if iteration == 0:
+                    # Loss, KL and entropy of the policy that sampled the rollout.
+                    sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+                    sums["kl"] = sums.get("kl", 0.0) + float(stats.kl) * w
                     sums["kl_max"] = max(sums.get("kl_max", 0.0), float(stats.kl_max))
                     assert entropy is not None
                     sums["entropy"] = (
