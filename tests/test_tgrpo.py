@@ -210,3 +210,17 @@ def test_module_validates_its_rewards(tiny_model_dir):
         TemporalGRPOModule(policy, rewards=[AccuracyReward(), FormatReward(name="temporal")])
     with pytest.raises(ValueError, match="shuffled_group_size"):
         TemporalSettings(shuffled_group_size=0)
+
+
+def test_video_r1_recipe_samples_with_video_r1_top_p():
+    """Video-R1 samples its (ordered and shuffled) rollouts with top_p 0.95 (its
+    grpo_trainer.py GenerationConfig)."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((root / "configs/grpo/video_r1_tgrpo.yaml").read_text())
+    rollout = cfg["model"]["init_args"]["rollout"]
+    assert rollout["top_p"] == 0.95
+    assert RolloutSettings(**rollout).top_p == 0.95
