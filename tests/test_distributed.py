@@ -62,7 +62,11 @@ def _assert_same_update(one: dict, two: dict) -> None:
     assert u1.keys() == u2.keys()
     for n in u1:
         torch.testing.assert_close(one["params"]["before"][n], two["params"]["before"][n])
-        torch.testing.assert_close(u2[n], u1[n], rtol=1e-4, atol=1e-7, msg=n)
+        # Updates are read as after - before in fp32: for weights near 1 (norm scales) that
+        # difference is only known to one ulp of 1.0 (1.19e-7), so atol is two ulps.
+        torch.testing.assert_close(
+            u2[n], u1[n], rtol=1e-4, atol=2.4e-7, msg=lambda m, n=n: f"{n}: {m}"
+        )
     assert any(u.abs().max() > 0 for u in u1.values())  # the step did change something
 
 
