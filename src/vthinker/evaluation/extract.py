@@ -59,6 +59,7 @@ __all__ = [
     "extract_answer",
     "extract_number",
     "extract_time_span",
+    "gold_number",
     "is_correct",
     "normalize_choice",
     "normalize_number",
@@ -235,6 +236,18 @@ def extract_number(span: str) -> str | None:
     return normalize_number(m.group(0)) if m else None
 
 
+def gold_number(gold: str) -> str:
+    """The number of a gold answer (`extract_number`).
+
+    Raises:
+        ValueError: if ``gold`` holds no number.
+    """
+    number = extract_number(gold)
+    if number is None:
+        raise ValueError(f"gold answer {gold!r} is not a number")
+    return number
+
+
 def _find_time_span(span: str) -> tuple[str, tuple[float, float]] | None:
     """``(text, (start_s, end_s))`` of the whole span or of its first parseable time span."""
     for text in (span, *(m.group(0).strip() for m in _TIME_SPAN.finditer(span))):
@@ -312,9 +325,7 @@ def is_correct(
             raise ValueError(f"gold answer {gold!r} is not an option letter")
         return normalize_choice(pred) == g
     if problem_type in NUMERIC_TYPES:
-        g = extract_number(gold)
-        if g is None:
-            raise ValueError(f"gold answer {gold!r} is not a number")
+        g = gold_number(gold)
         p = normalize_number(pred)
         if p is None:
             return False

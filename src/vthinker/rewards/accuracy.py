@@ -47,8 +47,8 @@ from vthinker.data.schema import VideoSample
 from vthinker.evaluation.extract import (
     answer_span,
     extract_answer,
-    extract_number,
     extract_time_span,
+    gold_number,
     normalize_choice,
     normalize_number,
 )
@@ -76,9 +76,7 @@ def strict_number_match(content: str, gold: str) -> bool:
     Raises:
         ValueError: if ``gold`` holds no number.
     """
-    gold_num = extract_number(gold)
-    if gold_num is None:
-        raise ValueError(f"gold answer {gold!r} is not a number")
+    gold_num = gold_number(gold)
     pred_num = normalize_number(content)
     if pred_num is None:
         return False
@@ -155,9 +153,7 @@ class AccuracyReward(Reward):
             pred = extract_answer(completion, sample.options or None, pt)
             return float(pred == gold)
         if pt in ("numerical", "regression"):
-            gold_num = extract_number(sample.answer)
-            if gold_num is None:
-                raise ValueError(f"gold answer {sample.answer!r} is not a number")
+            gold_num = gold_number(sample.answer)
             pred_num = extract_answer(completion, None, pt)
             if pred_num is None:
                 return 0.0
