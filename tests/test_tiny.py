@@ -72,3 +72,21 @@ def test_loads_through_auto_classes_and_runs_a_video(tiny_model_dir):
     with torch.no_grad():
         logits = model(**batch).logits
     assert logits.shape == (1, batch["input_ids"].shape[1], len(processor.tokenizer))
+
+
+def test_command_line_sizes(tmp_path, capsys):
+    """`vthinker make-tiny --hidden-size 128 --vision-depth 1` (the miniature's model:
+    text head_dim 32, as vLLM's CPU attention needs) writes those sizes."""
+    from vthinker.models.tiny import main
+
+    out = tmp_path / "tiny"
+    main([str(out), "--hidden-size", "128", "--num-layers", "3", "--vision-depth", "1"])
+    config = json.loads((out / "config.json").read_text())
+    text = config.get("text_config", config)
+    assert text["hidden_size"] == 128 and text["num_hidden_layers"] == 3
+    assert text["hidden_size"] // text["num_attention_heads"] == 32
+    assert config["vision_config"]["depth"] == 1
+    assert config["vision_config"]["fullatt_block_indexes"] == [0]
+    main([str(out), "--hidden-size", "64"])  # an existing folder is kept
+    assert "already at" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text()) == config

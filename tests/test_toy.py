@@ -222,3 +222,67 @@ def test_write_video_validates_input(tmp_path):
         write_video(tmp_path / "e.mp4", ok[:0], 8)
     with pytest.raises(ValueError, match="fps"):
         write_video(tmp_path / "r.mp4", ok, 0)
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[VideoSample]]:
+    out = tmp_path_factory.mktemp("toy_grid")
+    paths = make_toy_dataset(
+        out, num_videos=10, questions_per_video=4, size=56, fps=2, layout="grid"
+    )
+    return out, _load(paths)
+
+
+def test_grid_layout_draws_each_shape_in_its_own_cell(grid):
+    """In a 56-pixel frame each 28-pixel cell is one merged Qwen2.5-VL token: a shape's
+    pixels stay inside the cell of its lane (row-major) and it never moves."""
+    out, samples = grid
+    by_video = {s.video: s for s in samples}
+    for video, s in by_video.items():
+        clip = read_frames(out / video, num_frames=10_000)
+        for obj in s.meta["scene"]:
+            assert obj["motion"] == "still"
+            row, col = divmod(obj["lane"], 2)
+            t = (obj["start"] + obj["end"]) / 2
+            mask = _colour_pixels(clip.frames[int(t * clip.fps)], obj["colour"])
+            inside = mask[row * 28 : row * 28 + 28, col * 28 : col * 28 + 28].sum()
+            assert inside >= 30, (video, obj)
+            assert inside == mask.sum(), (video, obj)  # nothing of it outside its cell
+
+
+def test_grid_options_are_one_per_colour_in_a_fixed_order(grid):
+    """Letter k always names colour k, so the answer letter follows from the colour read
+    in the video; the motion and time-window templates are not asked."""
+    _, samples = grid
+    templates = {s.meta["template"] for s in samples}
+    assert not templates & {"motion_of_nth", "when_on_screen"}
+    assert len(templates) >= 4, templates
+    seen_letters = set()
+    for s in samples:
+        if s.problem_type != "multiple choice":
+            continue
+        assert [o.split()[0] for o in s.options] == list(COLOURS), s.options
+        scene = sorted(s.meta["scene"], key=lambda o: o["start"])
+        chosen = s.options[LETTERS.index(s.answer)]
+        if s.meta["template"] == "first_appears":
+            assert chosen == f"{scene[0]['colour']} {scene[0]['shape']}"
+        if s.meta["template"] == "last_appears":
+            assert chosen == f"{scene[-1]['colour']} {scene[-1]['shape']}"
+        in_scene = {o["colour"]: f"{o['colour']} {o['shape']}" for o in scene}
+        for option in s.options:  # a shape option of a colour on screen names that shape
+            colour = option.split()[0]
+            if " " in option and colour in in_scene:
+                assert option == in_scene[colour], (s.id, option)
+        seen_letters.add(s.answer)
+    assert len(seen_letters) >= 3
+
+
+def test_bad_layout_and_motions_are_refused():
+    from vthinker.data.toy import make_scene, render_scene
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="motions must be keys"):
+        make_scene(rng, motions=("spins",))
+    scene = make_scene(rng)
+    with pytest.raises(ValueError, match="unknown layout 'rows'"):
+        render_scene(scene, size=56, fps=2, layout="rows")

@@ -40,6 +40,7 @@ from vthinker.trace import Segment, format_timestamp, render_span, render_trace
 
 __all__ = [
     "COLOURS",
+    "LAYOUTS",
     "MOTIONS",
     "SHAPES",
     "SPLITS",
@@ -213,11 +214,12 @@ def make_scene(
     max_duration: int = 12,
     min_objects: int = 3,
     max_objects: int = 4,
+    motions: Sequence[str] = tuple(MOTIONS),
 ) -> ToyScene:
     """Draw a random scene: distinct start times and distinct end times, all whole seconds.
 
     Each shape stays 2-4 s; consecutive shapes appear 1-3 s apart, so some overlap and
-    some follow a gap.
+    some follow a gap. Motions are drawn from ``motions`` (the keys of `MOTIONS`).
 
     Raises:
         ValueError: on impossible bounds.
@@ -232,7 +234,9 @@ def make_scene(
             f"need 5 <= min_duration <= max_duration, got {min_duration}, {max_duration}"
         )
     colours = list(COLOURS)
-    motions = list(MOTIONS)
+    motions = list(motions)
+    if not motions or any(m not in MOTIONS for m in motions):
+        raise ValueError(f"motions must be keys of MOTIONS {tuple(MOTIONS)}, got {motions}")
     for _ in range(10_000):
         duration = int(rng.integers(min_duration, max_duration + 1))
         count = int(rng.integers(min_objects, max_objects + 1))
@@ -270,29 +274,46 @@ def _shape_mask(shape: str, dy: np.ndarray, dx: np.ndarray, radius: float) -> np
     raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
 
 
-def render_scene(scene: ToyScene, *, size: int = 112, fps: int = 8) -> np.ndarray:
+LAYOUTS: tuple[str, ...] = ("lanes", "grid")
+"""``lanes``: one horizontal band per shape across the whole frame. ``grid``: a 2x2 grid,
+one cell per shape. With 56-pixel frames each grid cell is exactly one of Qwen2.5-VL's
+merged visual tokens (2x2 patches of 14 pixels), so a shape is one token per second at
+2 fps: the layout of the CPU miniature, where a tiny model learns to read the video."""
+
+
+def render_scene(
+    scene: ToyScene, *, size: int = 112, fps: int = 8, layout: str = "lanes"
+) -> np.ndarray:
     """Draw every frame of a scene.
 
     Frame ``i`` (timestamp ``i / fps``) shows the shapes with ``start <= i / fps < end``.
+    A shape's lane is its band (``lanes``) or its cell, row-major (``grid``); it moves
+    or grows within that band or cell.
 
     Returns:
         ``uint8`` array ``(duration * fps, size, size, 3)``.
     """
     if size < 32 or size % 2:
         raise ValueError(f"size must be an even number >= 32, got {size}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
     num_frames = scene.duration * fps
     video = np.empty((num_frames, size, size, 3), dtype=np.uint8)
     video[:] = BACKGROUND
-    lane_height = size / NUM_LANES
-    radius = lane_height * 0.36
-    x_min, x_max = radius + 2, size - radius - 3
+    cell = size / NUM_LANES if layout == "lanes" else size / 2
+    radius = cell * 0.36
     for obj in scene.objects:
         colour = np.array(COLOURS[obj.colour], dtype=np.uint8)
         first, last = obj.start * fps, min(obj.end * fps, num_frames) - 1
-        cy = (obj.lane + 0.5) * lane_height
+        if layout == "lanes":
+            cy, left, width = (obj.lane + 0.5) * cell, 0.0, float(size)
+        else:
+            row, col = divmod(obj.lane, 2)
+            cy, left, width = (row + 0.5) * cell, col * cell, cell
+        x_min, x_max = left + radius + 2, left + width - radius - 3
         for i in range(first, last + 1):
             progress = (i - first) / max(last - first, 1)
-            r, cx = radius, size / 2
+            r, cx = radius, left + width / 2
             if obj.motion == "left_to_right":
                 cx = x_min + progress * (x_max - x_min)
             elif obj.motion == "right_to_left":
@@ -567,10 +588,14 @@ def _to_sample(
     split: str,
     scene: ToyScene,
     rng: np.random.Generator,
+    colour_options: bool = False,
 ) -> VideoSample:
     options: list[str] = []
     answer = question.answer
-    if question.problem_type == "multiple choice":
+    if question.problem_type == "multiple choice" and colour_options:
+        options = _colour_ordered_options(question, scene, rng)
+        answer = LETTERS[options.index(question.answer)]
+    elif question.problem_type == "multiple choice":
         distractors: list[str] = []
         for d in question.distractors:
             if d != question.answer and d not in distractors:
@@ -603,6 +628,32 @@ def _to_sample(
             "scene": scene.to_meta(),
         },
     )
+
+
+def _colour_ordered_options(
+    question: ToyQuestion, scene: ToyScene, rng: np.random.Generator
+) -> list[str]:
+    """One option per colour, in `COLOURS` order: letter ``k`` always names colour ``k``.
+
+    A shape option of another colour names that colour's shape in the scene (or a random
+    shape when the colour is absent). The options then carry no hint of the answer and
+    picking the letter needs no in-context matching of option texts, which a model of a
+    few hundred thousand weights learns slowly: the answer rests on reading the video.
+    """
+    if question.answer in COLOURS:
+        return list(COLOURS)
+    colour = question.answer.split()[0]
+    if colour not in COLOURS:
+        raise ValueError(
+            f"template {question.template!r}: answer {question.answer!r} names no colour"
+        )
+    in_scene = {o.colour: o.name for o in scene.objects}
+    return [
+        question.answer
+        if c == colour
+        else in_scene.get(c, f"{c} {SHAPES[int(rng.integers(len(SHAPES)))]}")
+        for c in COLOURS
+    ]
 
 
 def toy_texts(num_videos: int = 50, seed: int = 1000) -> list[str]:
@@ -666,6 +717,7 @@ def make_toy_dataset(
     fps: int = 8,
     min_duration: int = 8,
     max_duration: int = 12,
+    layout: str = "lanes",
     overwrite: bool = False,
 ) -> dict[str, Path]:
     """Generate the toy dataset (videos and split JSONL files) into ``out_dir``.
@@ -685,6 +737,8 @@ def make_toy_dataset(
         fps: Frame rate of the videos.
         min_duration: Shortest video, seconds.
         max_duration: Longest video, seconds.
+        layout: Where shapes are drawn, one of `LAYOUTS`; in ``grid`` every shape
+            stays still and the motion template is not asked.
         overwrite: Replace the outputs of an earlier run; otherwise their presence is an error.
 
     Returns:
@@ -708,13 +762,23 @@ def make_toy_dataset(
     for f in existing:
         f.unlink()
     splits = _split_of_videos(num_videos, val_fraction, test_fraction, seed)
+    # In a grid cell a shape is one visual token per second: it stays still there.
+    motions = ("still",) if layout == "grid" else tuple(MOTIONS)
     samples: dict[str, list[VideoSample]] = {s: [] for s in SPLITS}
     for k in range(num_videos):
         rng = np.random.default_rng([seed, 0, k])
-        scene = make_scene(rng, min_duration=min_duration, max_duration=max_duration)
+        scene = make_scene(
+            rng, min_duration=min_duration, max_duration=max_duration, motions=motions
+        )
         rel = f"videos/toy_{k:04d}.mp4"
-        write_video(out / rel, render_scene(scene, size=size, fps=fps), fps)
-        chosen = _choose(make_questions(scene, rng), questions_per_video, rng)
+        write_video(out / rel, render_scene(scene, size=size, fps=fps, layout=layout), fps)
+        candidates = make_questions(scene, rng)
+        if layout == "grid":
+            # Every shape stays still (the motion question is a giveaway) and options are
+            # ordered by colour (time-window options would not be).
+            candidates.pop("motion_of_nth", None)
+            candidates.pop("when_on_screen", None)
+        chosen = _choose(candidates, questions_per_video, rng)
         for j, question in enumerate(chosen):
             samples[splits[k]].append(
                 _to_sample(
@@ -724,6 +788,7 @@ def make_toy_dataset(
                     split=splits[k],
                     scene=scene,
                     rng=rng,
+                    colour_options=layout == "grid",
                 )
             )
     paths = {}
@@ -749,6 +814,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=112, help="frame width and height (even)")
     parser.add_argument("--fps", type=int, default=8, help="video frame rate")
     parser.add_argument(
+        "--layout", choices=LAYOUTS, default="lanes", help="shapes in bands or in a 2x2 grid"
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing toy dataset in --out"
     )
     args = parser.parse_args(argv)
@@ -765,6 +833,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         size=args.size,
         fps=args.fps,
+        layout=args.layout,
         overwrite=args.overwrite,
     )
     elapsed = time.perf_counter() - began

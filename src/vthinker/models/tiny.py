@@ -237,12 +237,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out_dir", nargs="?", default="outputs/tiny-qwen2.5-vl")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="rebuild even if it exists")
+    parser.add_argument("--hidden-size", type=int, default=64, help="text model width")
+    parser.add_argument("--num-layers", type=int, default=2, help="text decoder layers")
+    parser.add_argument("--vision-depth", type=int, default=2, help="vision transformer blocks")
     args = parser.parse_args(argv)
     out = Path(args.out_dir)
     if (out / "config.json").is_file() and not args.overwrite:
         print(f"tiny model already at {out} (use --overwrite to rebuild)")
         return
-    build_tiny_qwen2_5_vl(out, seed=args.seed)
+    build_tiny_qwen2_5_vl(
+        out,
+        seed=args.seed,
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        vision_depth=args.vision_depth,
+    )
     print(f"wrote tiny Qwen2.5-VL to {out}")
 
 
