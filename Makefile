@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TINY := outputs/tiny-qwen2.5-vl
 TOY := data/toy
 
-.PHONY: install demo demo-siblings test lint format clean
+.PHONY: install demo demo-siblings miniature test lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,22 @@ demo: install
 SIBLINGS := rewatch_r1 videop2r videoauto_r1 video_r2 video_r1_tgrpo
 demo-siblings: install
 	for m in $(SIBLINGS); do $(BIN)/vthinker fit --config configs/demo/$$m.yaml || exit 1; done
+
+# The CPU miniature (docs/miniature.md): base (perception) -> SFT -> GRPO on the grid toy
+# videos, each evaluated greedily on held-out questions from another generator seed.
+MINI := outputs/miniature
+SEED ?= 0
+miniature: install
+	$(BIN)/vthinker make-tiny outputs/tiny-qwen2.5-vl-128 --hidden-size 128 --vision-depth 1
+	$(BIN)/vthinker make-toy-data --out data/toy_grid --layout grid --size 56 --fps 2 --num-videos 400
+	$(BIN)/vthinker make-toy-data --out data/toy_grid_heldout --layout grid --size 56 --fps 2 --num-videos 60 --seed 1
+	cat data/toy_grid_heldout/train.jsonl data/toy_grid_heldout/val.jsonl data/toy_grid_heldout/test.jsonl > data/toy_grid_heldout/all.jsonl
+	$(BIN)/vthinker fit --config configs/miniature/perception.yaml --seed_everything $(SEED)
+	$(BIN)/vthinker fit --config configs/miniature/sft.yaml --seed_everything $(SEED)
+	$(BIN)/vthinker fit --config configs/miniature/grpo.yaml --seed_everything $(SEED)
+	for stage in base sft grpo; do $(BIN)/vthinker test --config configs/miniature/eval.yaml \
+	  --model.init_args.policy.name_or_path $(MINI)/$$stage/hf || exit 1; done
+	$(BIN)/vthinker report $(MINI)/eval --out $(MINI)/eval/report --reference none
 
 # pytest exits 5 when it collects no test: that is not a failure of the code.
 test: install

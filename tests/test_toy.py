@@ -233,6 +233,24 @@ def grid(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[VideoSamp
     return out, _load(paths)
 
 
+def test_grid_describe_file_is_a_timeline_of_each_training_video(grid):
+    out, samples = grid
+    train_videos = {s.video for s in samples if s.split == "train"}
+    describe = read_jsonl(out / "describe.jsonl")
+    assert sorted(s.video for s in describe) == sorted(train_videos)
+    for s in describe:
+        scene = sorted(s.meta["scene"], key=lambda o: o["start"])
+        assert s.answer == str(len(scene)) and s.problem_type == "numerical"
+        trace = parse_trace(s.target_text())
+        assert trace.well_formed and trace.answer == s.answer
+        assert [(g.start, g.end) for g in trace.segments] == [
+            (float(o["start"]), float(o["end"])) for o in scene
+        ]
+        assert [g.caption.split()[1:3] for g in trace.segments] == [
+            [o["colour"], o["shape"]] for o in scene
+        ]
+
+
 def test_grid_layout_draws_each_shape_in_its_own_cell(grid):
     """In a 56-pixel frame each 28-pixel cell is one merged Qwen2.5-VL token: a shape's
     pixels stay inside the cell of its lane (row-major) and it never moves."""
@@ -255,7 +273,7 @@ def test_grid_options_are_one_per_colour_in_a_fixed_order(grid):
     in the video; the motion and time-window templates are not asked."""
     _, samples = grid
     templates = {s.meta["template"] for s in samples}
-    assert not templates & {"motion_of_nth", "when_on_screen"}
+    assert not templates & {"motion_of_nth", "when_on_screen", "count"}
     assert len(templates) >= 4, templates
     seen_letters = set()
     for s in samples:

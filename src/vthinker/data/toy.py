@@ -40,6 +40,7 @@ from vthinker.trace import Segment, format_timestamp, render_span, render_trace
 
 __all__ = [
     "COLOURS",
+    "DESCRIBE_QUESTION",
     "LAYOUTS",
     "MOTIONS",
     "SHAPES",
@@ -50,6 +51,7 @@ __all__ = [
     "main",
     "make_questions",
     "make_scene",
+    "describe_question",
     "make_toy_dataset",
     "render_scene",
     "toy_texts",
@@ -563,6 +565,30 @@ def make_questions(scene: ToyScene, rng: np.random.Generator) -> dict[str, list[
     return out
 
 
+DESCRIBE_QUESTION = "Describe every shape in the order it appears. How many shapes appear?"
+
+
+def describe_question(scene: ToyScene) -> ToyQuestion:
+    """The perception question of the grid miniature: every shape, in order, with its time.
+
+    Its gold trace is a dense timeline of the video (one segment per shape), the skill a
+    pretrained video LLM brings to Video-Thinker's SFT; the tiny random model learns it
+    first (`make_toy_dataset` writes these to ``describe.jsonl``).
+    """
+    objs = scene.objects
+    thinks = [f"The {ORDINALS[j]} shape to appear is the {o.name}." for j, o in enumerate(objs)]
+    thinks[-1] += f" No other shape appears, so {len(objs)} shapes appear in total."
+    return ToyQuestion(
+        template="describe",
+        question=DESCRIBE_QUESTION,
+        answer=str(len(objs)),
+        distractors=(),
+        evidence=objs,
+        thinks=tuple(thinks),
+        problem_type="numerical",
+    )
+
+
 def _choose(
     candidates: dict[str, list[ToyQuestion]], count: int, rng: np.random.Generator
 ) -> list[ToyQuestion]:
@@ -699,7 +725,8 @@ def _split_of_videos(
 
 def _owned_outputs(out_dir: Path) -> list[Path]:
     """Files in ``out_dir`` that a previous run wrote."""
-    files = [out_dir / f"{s}.jsonl" for s in SPLITS if (out_dir / f"{s}.jsonl").exists()]
+    names = [*SPLITS, "describe"]
+    files = [out_dir / f"{s}.jsonl" for s in names if (out_dir / f"{s}.jsonl").exists()]
     videos = out_dir / "videos"
     if videos.is_dir():
         files += sorted(videos.glob("toy_*.mp4"))
@@ -738,11 +765,15 @@ def make_toy_dataset(
         min_duration: Shortest video, seconds.
         max_duration: Longest video, seconds.
         layout: Where shapes are drawn, one of `LAYOUTS`; in ``grid`` every shape
-            stays still and the motion template is not asked.
+            stays still, options are one per colour (`_colour_ordered_options`), and the
+            motion, time-window and count templates are not asked (counting is the
+            ``describe`` question).
         overwrite: Replace the outputs of an earlier run; otherwise their presence is an error.
 
     Returns:
-        ``{"train": path, "val": path, "test": path}`` of the JSONL files.
+        ``{"train": path, "val": path, "test": path}`` of the JSONL files, and with the
+        ``grid`` layout ``"describe"``: one `describe_question` per training video (the
+        perception stage of the miniature).
 
     Raises:
         FileExistsError: if ``out_dir`` already holds a toy dataset and ``overwrite`` is False.
@@ -764,6 +795,7 @@ def make_toy_dataset(
     splits = _split_of_videos(num_videos, val_fraction, test_fraction, seed)
     # In a grid cell a shape is one visual token per second: it stays still there.
     motions = ("still",) if layout == "grid" else tuple(MOTIONS)
+    describe: list[VideoSample] = []
     samples: dict[str, list[VideoSample]] = {s: [] for s in SPLITS}
     for k in range(num_videos):
         rng = np.random.default_rng([seed, 0, k])
@@ -778,6 +810,19 @@ def make_toy_dataset(
             # ordered by colour (time-window options would not be).
             candidates.pop("motion_of_nth", None)
             candidates.pop("when_on_screen", None)
+            # Counting is the perception stage's question (describe.jsonl), not asked here.
+            candidates.pop("count", None)
+            if splits[k] == "train":
+                describe.append(
+                    _to_sample(
+                        describe_question(scene),
+                        sample_id=f"toy_{k:04d}_describe",
+                        video=rel,
+                        split="train",
+                        scene=scene,
+                        rng=rng,
+                    )
+                )
         chosen = _choose(candidates, questions_per_video, rng)
         for j, question in enumerate(chosen):
             samples[splits[k]].append(
@@ -795,6 +840,9 @@ def make_toy_dataset(
     for split in SPLITS:
         paths[split] = out / f"{split}.jsonl"
         write_jsonl(samples[split], paths[split])
+    if layout == "grid":
+        paths["describe"] = out / "describe.jsonl"
+        write_jsonl(describe, paths["describe"])
     return paths
 
 
