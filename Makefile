@@ -27,9 +27,20 @@ demo: install
 	$(BIN)/vthinker test --config configs/demo/eval.yaml \
 	  --model.init_args.policy.name_or_path outputs/demo/grpo/hf
 
-# The sibling methods on the tiny model, from the SFT demo (run `make demo` first).
+# The sibling methods on the tiny model, from the SFT demo (run `make demo` first). Methods
+# with their own format first get a short SFT on toy traces in that format (method:style).
 SIBLINGS := rewatch_r1 videop2r videoauto_r1 video_r2 video_r1_tgrpo
+SIBLING_FORMATS := videop2r:observation videoauto_r1:answer_think_answer video_r2:think video_r1_tgrpo:think
 demo-siblings: install
+	for ms in $(SIBLING_FORMATS); do m=$${ms%%:*}; s=$${ms##*:}; \
+	  $(BIN)/vthinker make-toy-data --out data/toy_$$s --trace-style $$s || exit 1; \
+	  $(BIN)/vthinker fit --config configs/demo/format_sft.yaml \
+	    --data.init_args.train_file data/toy_$$s/train.jsonl \
+	    --data.init_args.prompt configs/prompts/$$m.yaml \
+	    --model.init_args.export_dir outputs/demo/$${m}_sft/hf \
+	    --trainer.default_root_dir outputs/demo/$${m}_sft \
+	    --trainer.logger.init_args.save_dir outputs/demo/$${m}_sft || exit 1; \
+	done
 	for m in $(SIBLINGS); do $(BIN)/vthinker fit --config configs/demo/$$m.yaml || exit 1; done
 
 # The CPU miniature (docs/miniature.md): base (perception) -> SFT -> GRPO on the grid toy

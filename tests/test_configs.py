@@ -12,7 +12,26 @@ from vthinker.cli import cli
 ROOT = Path(__file__).resolve().parents[1]
 # Curation configs are not Trainer configs: tests/test_curation_configs.py parses and
 # instantiates them with `vthinker curate`'s own parser.
-CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "curation" not in p.parts)
+# configs/prompts/ holds prompt templates that configs name by path (tested below).
+CONFIGS = sorted(
+    p
+    for p in (ROOT / "configs").rglob("*.yaml")
+    if "curation" not in p.parts and "prompts" not in p.parts
+)
+PROMPTS = sorted((ROOT / "configs/prompts").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", PROMPTS, ids=lambda p: p.stem)
+def test_prompt_files_are_prompt_templates(path):
+    """Each prompt file builds a `PromptTemplate` and asks for the tags its demo rewards."""
+    from vthinker.data.prompts import PromptTemplate
+
+    template = PromptTemplate(**yaml.safe_load(path.read_text()))
+    tags = {"videop2r": ["observation", "think", "answer"]}.get(path.stem, ["think", "answer"])
+    for tag in tags:
+        assert f"<{tag}></{tag}>" in template.system, (path.stem, tag)
+    demo = ROOT / "configs/demo" / path.name
+    assert f"prompt: ../prompts/{path.name}" in demo.read_text()
 
 
 def test_configs_exist():
@@ -38,6 +57,10 @@ def test_config_parses(path, capsys):
     if "trainer" in path.parts:
         strategy = yaml.safe_load(path.read_text())["trainer"]["strategy"]["class_path"]
         assert f"class_path: {strategy}" in printed
+    if "prompt: ../prompts/" in path.read_text():  # the prompt file is read in
+        name = path.read_text().split("prompt: ../prompts/")[1].split()[0]
+        system = yaml.safe_load((ROOT / "configs/prompts" / name).read_text())["system"]
+        assert " ".join(system.split()[:4]) in printed
 
 
 TRAINING_CONFIGS = sorted((ROOT / "configs/grpo").glob("*.yaml")) + sorted(

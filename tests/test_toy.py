@@ -309,3 +309,20 @@ def test_bad_layout_and_motions_are_refused():
     scene = make_scene(rng)
     with pytest.raises(ValueError, match="unknown layout 'rows'"):
         render_scene(scene, size=56, fps=2, layout="rows")
+
+
+def test_trace_style_writes_the_sibling_format(tmp_path):
+    """`--trace-style think` writes Video-R1's format (answer included) from the same evidence."""
+    from vthinker.trace import render_trace_as
+
+    a = _load(make_toy_dataset(tmp_path / "a", num_videos=3, questions_per_video=2))
+    b = _load(
+        make_toy_dataset(tmp_path / "b", num_videos=3, questions_per_video=2, trace_style="think")
+    )
+    assert [s.id for s in a] == [s.id for s in b]
+    for x, y in zip(a, b, strict=True):
+        segments = parse_trace(x.trace).segments
+        assert y.trace == render_trace_as(segments, x.answer, "think")
+        assert y.target_text() == y.trace  # it already holds its answer
+    with pytest.raises(ValueError, match="unknown trace style"):
+        make_toy_dataset(tmp_path / "c", num_videos=3, trace_style="r1")

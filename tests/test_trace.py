@@ -707,3 +707,31 @@ def test_long_repetitive_output_is_fast() -> None:
     assert trace.well_formed is False
     assert len(trace.spans) == 2000
     assert len(trace.segments) == 2000
+
+
+def test_render_trace_as_each_sibling_style():
+    from vthinker.trace import TRACE_STYLES, render_trace_as
+
+    segs = [
+        Segment(start=2.0, end=5.0, caption="a red square appears", think="It is first."),
+        Segment(start=6.0, end=8.0, caption="a blue circle appears", think="It comes later."),
+    ]
+    seen = "00:02-00:05: a red square appears. 00:06-00:08: a blue circle appears."
+    both = (
+        "00:02-00:05: a red square appears. It is first. "
+        "00:06-00:08: a blue circle appears. It comes later."
+    )
+    assert render_trace_as(segs, "B", "observation") == (
+        f"<observation>{seen}</observation>\n<think>It is first. It comes later.</think>\n"
+        "<answer>B</answer>"
+    )
+    assert render_trace_as(segs, "B", "think") == f"<think>{both}</think>\n<answer>B</answer>"
+    assert render_trace_as(segs, "B", "answer_think_answer") == (
+        f"<answer>B</answer>\n<think>{both}</think>\n<answer>B</answer>"
+    )
+    assert render_trace_as(segs, "B", "video_thinker") == render_trace(segs, "B")
+    assert set(TRACE_STYLES) == {"video_thinker", "observation", "think", "answer_think_answer"}
+    with pytest.raises(ValueError, match="unknown trace style 'r1'"):
+        render_trace_as(segs, "B", "r1")
+    with pytest.raises(ValueError, match="segment 0 has no time span"):
+        render_trace_as([Segment(caption="x")], "B", "think")

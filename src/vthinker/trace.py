@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "TRACE_STYLES",
     "Segment",
     "Trace",
     "format_timestamp",
@@ -33,6 +34,7 @@ __all__ = [
     "parse_trace",
     "render_span",
     "render_trace",
+    "render_trace_as",
 ]
 
 _TAGS = ("time", "caption", "think", "answer")
@@ -189,6 +191,41 @@ def render_trace(segments: Sequence[Segment], answer: str | None = None, *, sep:
     if answer is not None:
         lines.append(f"<answer>{answer}</answer>")
     return sep.join(lines)
+
+
+TRACE_STYLES: tuple[str, ...] = ("video_thinker", "observation", "think", "answer_think_answer")
+"""The reasoning formats `render_trace_as` writes, for SFT on a sibling method's format:
+``video_thinker`` (`render_trace`), ``observation`` (VideoP2R: observations, then
+reasoning), ``think`` (Video-R1, Video-R2: one reasoning block with the timestamps in it),
+``answer_think_answer`` (VideoAuto-R1: answer, reasoning, answer again)."""
+
+
+def render_trace_as(segments: Sequence[Segment], answer: str, style: str) -> str:
+    """Render the same evidence in one of `TRACE_STYLES`, answer included.
+
+    The caption and think of each segment keep their order; every style but
+    ``video_thinker`` writes a segment as ``MM:SS-MM:SS: caption. think``.
+
+    Raises:
+        ValueError: on an unknown style or a segment without a time span.
+    """
+    if style not in TRACE_STYLES:
+        raise ValueError(f"unknown trace style {style!r}; expected one of {TRACE_STYLES}")
+    if style == "video_thinker":
+        return render_trace(segments, answer)
+    for i, seg in enumerate(segments):
+        if seg.span is None:
+            raise ValueError(f"segment {i} has no time span: {seg}")
+    seen = [f"{render_span(g.start, g.end)}: {(g.caption or '').strip()}." for g in segments]  # type: ignore[arg-type]
+    thought = " ".join((g.think or "").strip() for g in segments)
+    if style == "observation":
+        return f"<observation>{' '.join(seen)}</observation>\n<think>{thought}</think>\n<answer>{answer}</answer>"
+    reasoning = " ".join(
+        f"{v} {(g.think or '').strip()}" for v, g in zip(seen, segments, strict=True)
+    )
+    if style == "think":
+        return f"<think>{reasoning}</think>\n<answer>{answer}</answer>"
+    return f"<answer>{answer}</answer>\n<think>{reasoning}</think>\n<answer>{answer}</answer>"
 
 
 def _try_span(text: str) -> tuple[float, float] | None:

@@ -36,7 +36,14 @@ from pathlib import Path
 import numpy as np
 
 from vthinker.data.schema import LETTERS, Evidence, VideoSample, read_jsonl, write_jsonl
-from vthinker.trace import Segment, format_timestamp, render_span, render_trace
+from vthinker.trace import (
+    TRACE_STYLES,
+    Segment,
+    format_timestamp,
+    render_span,
+    render_trace,
+    render_trace_as,
+)
 
 __all__ = [
     "COLOURS",
@@ -615,6 +622,7 @@ def _to_sample(
     scene: ToyScene,
     rng: np.random.Generator,
     colour_options: bool = False,
+    trace_style: str = "video_thinker",
 ) -> VideoSample:
     options: list[str] = []
     answer = question.answer
@@ -645,7 +653,9 @@ def _to_sample(
         problem_type=question.problem_type,
         options=options,
         evidence=[Evidence(float(o.start), float(o.end), o.caption) for o in question.evidence],
-        trace=render_trace(segments),
+        trace=render_trace(segments)
+        if trace_style == "video_thinker"
+        else render_trace_as(segments, answer, trace_style),
         source="toy",
         split=split,
         meta={
@@ -745,6 +755,7 @@ def make_toy_dataset(
     min_duration: int = 8,
     max_duration: int = 12,
     layout: str = "lanes",
+    trace_style: str = "video_thinker",
     overwrite: bool = False,
 ) -> dict[str, Path]:
     """Generate the toy dataset (videos and split JSONL files) into ``out_dir``.
@@ -768,6 +779,9 @@ def make_toy_dataset(
             stays still, options are one per colour (`_colour_ordered_options`), and the
             motion, time-window and count templates are not asked (counting is the
             ``describe`` question).
+        trace_style: Format of the gold traces, one of `vthinker.trace.TRACE_STYLES`
+            (a sibling method's format, for the SFT that precedes its GRPO demo); styles
+            other than ``video_thinker`` include the answer.
         overwrite: Replace the outputs of an earlier run; otherwise their presence is an error.
 
     Returns:
@@ -787,6 +801,8 @@ def make_toy_dataset(
         )
     if fps < 1:
         raise ValueError(f"fps must be a positive integer, got {fps}")
+    if trace_style not in TRACE_STYLES:
+        raise ValueError(f"unknown trace style {trace_style!r}; expected one of {TRACE_STYLES}")
     out = Path(out_dir)
     existing = _owned_outputs(out)
     if existing and not overwrite:
@@ -835,6 +851,7 @@ def make_toy_dataset(
                     scene=scene,
                     rng=rng,
                     colour_options=layout == "grid",
+                    trace_style=trace_style,
                 )
             )
     paths = {}
@@ -874,6 +891,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--layout", choices=LAYOUTS, default="lanes", help="shapes in bands or in a 2x2 grid"
     )
     parser.add_argument(
+        "--trace-style",
+        choices=TRACE_STYLES,
+        default="video_thinker",
+        help="format of the gold traces (a sibling method's, for its format SFT)",
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing toy dataset in --out"
     )
     args = parser.parse_args(argv)
@@ -891,6 +914,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         size=args.size,
         fps=args.fps,
         layout=args.layout,
+        trace_style=args.trace_style,
         overwrite=args.overwrite,
     )
     elapsed = time.perf_counter() - began
