@@ -46,11 +46,12 @@ demo-siblings: install
 # The CPU miniature (docs/miniature.md): base (perception) -> SFT -> GRPO on the grid toy
 # videos, each evaluated greedily on held-out questions from another generator seed.
 MINI := outputs/miniature
+GRID := --layout grid --size 56 --fps 2
 SEED ?= 0
 miniature: install
 	$(BIN)/vthinker make-tiny outputs/tiny-qwen2.5-vl-128 --hidden-size 128 --vision-depth 1
-	$(BIN)/vthinker make-toy-data --out data/toy_grid --layout grid --size 56 --fps 2 --num-videos 400
-	$(BIN)/vthinker make-toy-data --out data/toy_grid_heldout --layout grid --size 56 --fps 2 --num-videos 60 --seed 1
+	$(BIN)/vthinker make-toy-data --out data/toy_grid $(GRID) --num-videos 400
+	$(BIN)/vthinker make-toy-data --out data/toy_grid_heldout $(GRID) --num-videos 60 --seed 1
 	cat data/toy_grid_heldout/train.jsonl data/toy_grid_heldout/val.jsonl data/toy_grid_heldout/test.jsonl > data/toy_grid_heldout/all.jsonl
 	$(BIN)/vthinker fit --config configs/miniature/perception.yaml --seed_everything $(SEED)
 	$(BIN)/vthinker fit --config configs/miniature/sft.yaml --seed_everything $(SEED)

@@ -23,15 +23,25 @@ PROMPTS = sorted((ROOT / "configs/prompts").glob("*.yaml"))
 
 @pytest.mark.parametrize("path", PROMPTS, ids=lambda p: p.stem)
 def test_prompt_files_are_prompt_templates(path):
-    """Each prompt file builds a `PromptTemplate` and asks for the tags its demo rewards."""
+    """Each prompt file builds a `PromptTemplate`, asks for the tags its configs reward, and
+    is named by the configs that use it (the sibling demo of that name, or the miniature's)."""
     from vthinker.data.prompts import PromptTemplate
 
     template = PromptTemplate(**yaml.safe_load(path.read_text()))
-    tags = {"videop2r": ["observation", "think", "answer"]}.get(path.stem, ["think", "answer"])
-    for tag in tags:
-        assert f"<{tag}></{tag}>" in template.system, (path.stem, tag)
-    demo = ROOT / "configs/demo" / path.name
-    assert f"prompt: ../prompts/{path.name}" in demo.read_text()
+    asked = {
+        "videop2r": ["<observation></observation>", "<think></think>", "<answer></answer>"],
+        "miniature": ["<time>, <caption>, <think>, then <answer>"],
+    }.get(path.stem, ["<think></think>", "<answer></answer>"])
+    for text in asked:
+        assert text in template.system, (path.stem, text)
+    users = (
+        sorted((ROOT / "configs/miniature").glob("*.yaml"))
+        if path.stem == "miniature"
+        else [ROOT / "configs/demo" / path.name]
+    )
+    assert users
+    for config in users:
+        assert f"prompt: ../prompts/{path.name}" in config.read_text(), config
 
 
 def test_configs_exist():

@@ -203,8 +203,9 @@ reasoning), ``think`` (Video-R1, Video-R2: one reasoning block with the timestam
 def render_trace_as(segments: Sequence[Segment], answer: str, style: str) -> str:
     """Render the same evidence in one of `TRACE_STYLES`, answer included.
 
-    The caption and think of each segment keep their order; every style but
-    ``video_thinker`` writes a segment as ``MM:SS-MM:SS: caption. think``.
+    Segments keep their order. ``observation`` writes the ``MM:SS-MM:SS: caption.``
+    of every segment, then all the thinks; ``think`` and ``answer_think_answer`` write
+    each segment as ``MM:SS-MM:SS: caption. think`` inside one ``<think>``.
 
     Raises:
         ValueError: on an unknown style or a segment without a time span.
