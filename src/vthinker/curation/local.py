@@ -106,6 +106,9 @@ class LocalChatModel:
             processor = AutoTokenizer.from_pretrained(
                 spec.path, trust_remote_code=spec.trust_remote_code
             )
+        from vthinker.models.rope import install_published_rope
+
+        install_published_rope(model)  # Qwen2.5-VL positions after a video (models/rope.py)
         self._model = model.to(spec.device).eval()
         self._processor = processor
 

@@ -29,6 +29,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from vthinker.models.rope import install_published_rope
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -143,12 +145,14 @@ def _from_pretrained(path: str, kwargs: dict[str, Any]) -> nn.Module:
     base = _adapter_base(path)
     if base is None:
         try:
-            return AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+            model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
         except OSError as err:
             raise OSError(
                 f"cannot load model {path!r}: not a local folder with weights and not "
                 "reachable on the hub (this machine may be offline)"
             ) from err
+        install_published_rope(model)  # transformers 5.x positions after a video (rope.py)
+        return model
     if "quantization_config" in kwargs:
         raise ValueError(
             f"the adapter {path!r} cannot be merged into a 4-bit base: merge it first with "
