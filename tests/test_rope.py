@@ -12,7 +12,7 @@ import torch
 
 from vthinker.models.rope import VIDEO, install_published_rope, rope_index, transformers_agrees
 
-T, I, V = 0, 1, 2  # token types
+T, IMG, V = 0, 1, 2  # token types
 
 
 def _types(*runs: tuple[int, int]) -> torch.Tensor:
@@ -32,7 +32,7 @@ def test_text_only_counts_up_in_all_three_components():
 
 def test_one_image():
     # text 2, image grid 1x4x6 -> 1x2x3 merged tokens at s=2, text 2 after (from max 4 + 1).
-    types = _types((T, 2), (I, 6), (T, 2))
+    types = _types((T, 2), (IMG, 6), (T, 2))
     pos, delta = rope_index(_ids(types), types, image_grid_thw=torch.tensor([[1, 4, 6]]))
     assert pos[0, 0].tolist() == [0, 1, 2, 2, 2, 2, 2, 2, 5, 6]
     assert pos[1, 0].tolist() == [0, 1, 2, 2, 2, 3, 3, 3, 5, 6]
@@ -154,7 +154,11 @@ def test_loaded_model_uses_published_positions_in_forward_and_generate(
         explicit = model(**inputs, position_ids=pos).logits
         torch.testing.assert_close(own, explicit, rtol=0, atol=0)
         out = model.generate(
-            **inputs, max_new_tokens=1, do_sample=False, output_logits=True, return_dict_in_generate=True
+            **inputs,
+            max_new_tokens=1,
+            do_sample=False,
+            output_logits=True,
+            return_dict_in_generate=True,
         )
     torch.testing.assert_close(out.logits[0], explicit[:, -1], rtol=1e-5, atol=1e-5)
 
