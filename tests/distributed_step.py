@@ -68,14 +68,27 @@ def scripted_generate(tokenizer):
 
 
 class Recorder(L.Callback):
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, record: dict) -> None:
         self.out = out
+        self.record = record
         self.before: dict[str, torch.Tensor] = {}
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.before = {
             n: p.detach().clone() for n, p in pl_module.policy.named_parameters() if p.requires_grad
         }
+        ddp = trainer.strategy.model
+        if isinstance(ddp, torch.nn.parallel.DistributedDataParallel):
+            from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+            syncs = self.record.setdefault("syncs", [])
+
+            def counting_hook(state, bucket):
+                # Which micro-batch's backward all-reduces (1-based count of losses so far).
+                syncs.append(len(self.record["losses"]))
+                return allreduce_hook(state, bucket)
+
+            ddp.register_comm_hook(None, counting_hook)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         grads = [p.grad.flatten() for p in pl_module.policy.parameters() if p.grad is not None]
@@ -102,6 +115,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--loss-type", default="dapo")
     ap.add_argument("--scale-rewards", default="batch")
+    ap.add_argument("--micro-batch-size", type=int, default=None)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(0)
@@ -117,6 +131,7 @@ def main() -> None:
                 loss_type=args.loss_type,
                 scale_rewards=args.scale_rewards,
                 max_grad_norm=1.0,
+                micro_batch_size=args.micro_batch_size,
             ),
             rollout=RolloutSettings(max_new_tokens=40),
             optimizer=lambda p: torch.optim.SGD(p, lr=1.0),
@@ -178,7 +193,7 @@ def main() -> None:
         enable_model_summary=False,
         num_sanity_val_steps=0,
         default_root_dir=str(args.out),
-        callbacks=[Recorder(args.out)],
+        callbacks=[Recorder(args.out, record)],
     )
     trainer.fit(module, datamodule=dm)
     record["grad_norm"] = trainer.callbacks[0].grad_norm

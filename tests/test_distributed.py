@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 SCRIPT = Path(__file__).with_name("distributed_step.py")
 
 
-def _run(mode: str, devices: int, model: Path, train: Path, out: Path) -> dict:
+def _run(mode: str, devices: int, model: Path, train: Path, out: Path, *extra: str) -> dict:
     proc = subprocess.run(
         [
             sys.executable,
@@ -38,6 +38,7 @@ def _run(mode: str, devices: int, model: Path, train: Path, out: Path) -> dict:
             str(train),
             "--out",
             str(out),
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -72,8 +73,16 @@ def _assert_same_update(one: dict, two: dict) -> None:
 
 def test_grpo_two_processes_match_one(tiny_model_dir, toy_dir, tmp_path):
     train = toy_dir / "train.jsonl"
-    one = _run("grpo", 1, tiny_model_dir, train, tmp_path / "one")
-    two = _run("grpo", 2, tiny_model_dir, train, tmp_path / "two")
+    # 2 completions per micro-batch: each rank's 2 prompts x G 4 take 4 backward passes.
+    micro = ("--micro-batch-size", "2")
+    one = _run("grpo", 1, tiny_model_dir, train, tmp_path / "one", *micro)
+    two = _run("grpo", 2, tiny_model_dir, train, tmp_path / "two", *micro)
+
+    # One gradient all-reduce per optimizer step, on the last of its 4 micro-batches
+    # (the hook may fire once per DDP bucket; never on an earlier micro-batch).
+    for rank in two["ranks"]:
+        assert len(rank["losses"]) == 8
+        assert set(rank["syncs"]) == {4, 8}
 
     # Each group (a sample's G completions in a step) was rolled out on one rank only.
     ids0, ids1 = (set(r["samples"]) for r in two["ranks"])

@@ -117,3 +117,63 @@ def test_grpo_steps_on_gpu(tiny_model_dir, toy_dir, tmp_path):
     assert math.isfinite(float(m["train/loss"])) and math.isfinite(float(m["train/kl"]))
     assert float(m["train/completion_len_mean"]) > 0
     _assert_changed(before, module)
+
+
+class _Params(L.Callback):
+    """Trainable parameters at the start and end of fit (full tensors: one rank)."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.before = _trainable(pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.after = _trainable(pl_module)
+
+
+@pytest.mark.parametrize("mode", ["sft", "grpo"])
+def test_fsdp_steps_with_norm_clipping_on_gpu(tiny_model_dir, toy_dir, tmp_path, mode):
+    """Lightning's FSDPStrategy (FSDP1) with the 7B recipes' clipping and fp32 master
+    weights (bf16-mixed): the step runs and every trainable weight moves."""
+    from lightning.pytorch.strategies import FSDPStrategy
+    from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLDecoderLayer
+
+    L.seed_everything(0)
+    policy = PolicyConfig(str(tiny_model_dir), dtype="float32", attn_implementation="sdpa")
+    opt = lambda p: torch.optim.AdamW(p, lr=5e-6)  # noqa: E731 - the paper's GRPO rate
+    if mode == "sft":
+        module = SFTModule(policy, optimizer=opt, export_hf=False)
+    else:
+        module = GRPOModule(
+            policy,
+            rewards=[LengthReward(), FormatReward()],
+            grpo=GRPOSettings(group_size=4, beta=0.04, max_grad_norm=5.0),
+            rollout=RolloutSettings(max_new_tokens=24),
+            optimizer=opt,
+            log_completions_every=0,
+            export_hf=False,
+        )
+    dm = VideoQADataModule(
+        train_file=str(toy_dir / "train.jsonl"),
+        frames=FrameSampling(max_frames=4),
+        max_pixels=112 * 112,
+        min_pixels=3136,
+        batch_size=2,
+    )
+    params = _Params()
+    trainer = L.Trainer(
+        accelerator="gpu",
+        devices=1,
+        strategy=FSDPStrategy(auto_wrap_policy={Qwen2_5_VLDecoderLayer}),
+        precision="bf16-mixed",
+        gradient_clip_val=1.0 if mode == "sft" else None,
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+        callbacks=[params],
+    )
+    trainer.fit(module, datamodule=dm)
+    assert math.isfinite(float(trainer.callback_metrics["train/loss"]))
+    changed = [not torch.equal(params.before[n], params.after[n]) for n in params.before]
+    assert sum(changed) / len(changed) >= 0.99

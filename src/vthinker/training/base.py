@@ -9,6 +9,7 @@ is created); the processor is loaded in ``__init__`` because the DataModule need
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -33,6 +34,17 @@ from vthinker.trace import parse_trace
 from vthinker.training.schedules import LRSchedule
 
 log = logging.getLogger(__name__)
+
+
+def _fsdp_root(module: L.LightningModule) -> Any:
+    """The root FSDP1 module that wraps ``module`` under Lightning's FSDPStrategy, or None."""
+    if module._trainer is None:
+        return None
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    root = getattr(module.trainer.strategy, "model", None)
+    return root if isinstance(root, FullyShardedDataParallel) else None
+
 
 __all__ = ["GenerationSettings", "VideoLLMModule", "adamw"]
 
@@ -145,6 +157,37 @@ class VideoLLMModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+    # --- gradients -------------------------------------------------------------------------
+
+    def clip_gradients(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Clip by global norm under every strategy, FSDP included.
+
+        Lightning's FSDP precision plugin refuses norm clipping (it has no handle on the
+        root FSDP module), so both the Trainer's ``gradient_clip_val`` (SFT) and GRPO's
+        ``max_grad_norm`` would stop a FSDP run at its first optimizer step. Under FSDP the
+        root module's own ``clip_grad_norm_`` computes the norm over all shards; everything
+        else (DDP, one device, FSDP2's DTensor gradients) goes through Lightning.
+        """
+        root = _fsdp_root(self)
+        if root is not None and gradient_clip_val and gradient_clip_algorithm in (None, "norm"):
+            root.clip_grad_norm_(gradient_clip_val)
+            return
+        super().clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+    def gradient_sync(self, sync: bool) -> Any:
+        """A context for one backward pass of several before an optimizer step: with
+        ``sync`` False, DDP skips its gradient all-reduce (the gradients accumulate locally and
+        the last backward all-reduces their sum once). No effect on one device or FSDP."""
+        if sync or self._trainer is None:
+            return contextlib.nullcontext()
+        block = getattr(self.trainer.strategy, "block_backward_sync", None)
+        return block() if block is not None else contextlib.nullcontext()
 
     # --- skipped samples -------------------------------------------------------------------
 

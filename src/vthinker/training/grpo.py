@@ -299,6 +299,49 @@ class GRPOModule(VideoLLMModule):
         `vthinker.training.tgrpo.TemporalGRPOModule` does)."""
         return combine(self.rewards, traj.texts, samples)
 
+    def _micro_batch_loss(
+        self,
+        traj: Trajectory,
+        rows: slice,
+        video_embeds: Any,
+        old_logp: torch.Tensor | None,
+        ref_logp: torch.Tensor | None,
+        adv: torch.Tensor,
+        mask: torch.Tensor,
+        n_rows: int,
+        num_tokens: torch.Tensor | None,
+        with_entropy: bool,
+    ) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
+        """The GRPO loss of the completions ``rows`` (a share of the step's loss, already
+        normalised over the whole batch), its statistics and the token entropy."""
+        g = self.grpo
+        logp, entropy = completion_logprobs(
+            self.policy,
+            traj,
+            rows,
+            video_embeds=video_embeds,
+            temperature=self.rollout_settings.temperature,
+            with_entropy=with_entropy,
+        )
+        old = logp.detach() if old_logp is None else old_logp[rows]
+        loss, stats = grpo_loss(
+            logp,
+            old,
+            None if ref_logp is None else ref_logp[rows],
+            adv[rows],
+            mask[rows],
+            beta=g.beta,
+            eps_low=g.eps_low,
+            eps_high=g.eps_high,
+            loss_type=g.loss_type,
+            max_completion_len=self.rollout_settings.max_new_tokens,
+            num_sequences=n_rows,
+            num_tokens=num_tokens,
+            log_ratio_clip=g.log_ratio_clip,
+            kl_clip=g.kl_clip,
+        )
+        return loss, stats, entropy
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """One GRPO step (module docstring).
 
@@ -376,33 +419,23 @@ class GRPOModule(VideoLLMModule):
         n_tok = float(mask.sum().clamp(min=1))
         for iteration in range(g.num_iterations):
             opt.zero_grad()
-            for rows in self._row_chunks(n_rows):
-                logp, entropy = completion_logprobs(
-                    policy,
-                    traj,
-                    rows,
-                    video_embeds=video_embeds,
-                    temperature=self.rollout_settings.temperature,
-                    with_entropy=iteration == 0,
-                )
-                old = logp.detach() if old_logp is None else old_logp[rows]
-                loss, stats = grpo_loss(
-                    logp,
-                    old,
-                    None if ref_logp is None else ref_logp[rows],
-                    adv[rows],
-                    mask[rows],
-                    beta=g.beta,
-                    eps_low=g.eps_low,
-                    eps_high=g.eps_high,
-                    loss_type=g.loss_type,
-                    max_completion_len=self.rollout_settings.max_new_tokens,
-                    num_sequences=n_rows,
-                    num_tokens=num_tokens,
-                    log_ratio_clip=g.log_ratio_clip,
-                    kl_clip=g.kl_clip,
-                )
-                self.manual_backward(loss)
+            chunks = list(self._row_chunks(n_rows))
+            for k, rows in enumerate(chunks):
+                # DDP all-reduces once per optimizer step, on the last micro-batch.
+                with self.gradient_sync(k == len(chunks) - 1):
+                    loss, stats, entropy = self._micro_batch_loss(
+                        traj,
+                        rows,
+                        video_embeds,
+                        old_logp,
+                        ref_logp,
+                        adv,
+                        mask,
+                        n_rows,
+                        num_tokens,
+                        with_entropy=iteration == 0,
+                    )
+                    self.manual_backward(loss)
                 w = float(mask[rows].sum()) / n_tok
                 if iteration == g.num_iterations - 1:
                     # The ratio and clipping of the last pass: on the first the ratio is 1
