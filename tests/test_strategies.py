@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import pytest
 import torch
 from lightning.pytorch.plugins.precision import FSDPPrecision
 from torch import nn
