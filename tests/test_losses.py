@@ -84,6 +84,49 @@ def test_token_logprobs_and_entropy_exact():
     assert token_entropy(logits).tolist()[0] == pytest.approx([h0, math.log(3)])
 
 
+def _plain_logprobs(logits, ids, temperature):
+    """Reference: the unchunked formula in float64."""
+    z = logits.double() / temperature
+    return z.log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 256])
+def test_chunked_logprobs_and_gradient_match_the_plain_formula(chunk):
+    gen = torch.Generator().manual_seed(0)
+    full = torch.randn(3, 6, 11, generator=gen, dtype=torch.float64) * 3
+    logits = full[:, :-1].clone().requires_grad_(True)  # (3, 5, 11)
+    ids = torch.randint(0, 11, (3, 5), generator=gen)
+    weights = torch.randn(3, 5, generator=gen, dtype=torch.float64)
+
+    got = token_logprobs(logits, ids, temperature=0.7, chunk_tokens=chunk)
+    (got * weights).sum().backward()
+    ref_logits = logits.detach().clone().requires_grad_(True)
+    want = _plain_logprobs(ref_logits, ids, 0.7)
+    (want * weights).sum().backward()
+    torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(logits.grad, ref_logits.grad, rtol=1e-6, atol=1e-6)
+    h = token_entropy(logits.detach(), temperature=0.7, chunk_tokens=chunk)
+    p = (ref_logits.detach() / 0.7).softmax(-1)
+    torch.testing.assert_close(h.double(), -(p * p.log()).sum(-1), rtol=1e-6, atol=1e-6)
+
+
+def test_chunked_logprobs_on_a_slice_of_bf16_logits_save_no_float32_copy():
+    """Backward keeps the bf16 logits and one float per position, not float32 (B, T, V)."""
+    logits = torch.randn(2, 9, 50, dtype=torch.bfloat16).requires_grad_(True)
+    view = logits[:, :-1]  # what completion_logprobs passes: a non-contiguous view
+    ids = torch.randint(0, 50, (2, 8))
+    saved: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = token_logprobs(view, ids, chunk_tokens=3)
+    assert max(t.numel() * t.element_size() for t in saved) <= view.numel() * 2
+    out.sum().backward()
+    assert logits.grad.dtype == torch.bfloat16
+    want = torch.autograd.grad(
+        _plain_logprobs(logits, torch.cat([ids, ids[:, :1]], 1), 1.0)[:, :-1].sum(), logits
+    )[0]
+    torch.testing.assert_close(logits.grad.float(), want.float(), rtol=0.02, atol=0.02)
+
+
 # A batch of 2 completions, width 3; the second has 2 real tokens.
 LOGP = [[-1.0, -0.5, -2.0], [-0.2, -1.5, -3.0]]
 OLD = [[-1.1, -0.9, -2.0], [-0.1, -1.0, -1.0]]

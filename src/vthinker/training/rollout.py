@@ -389,7 +389,7 @@ def completion_logprobs(
         use_cache=False,
         **kwargs,
     )
-    logits = out.logits[:, :-1] / temperature  # (n, C, V): position t predicts token t
-    logp = token_logprobs(logits, completion_ids)
-    entropy = token_entropy(logits.detach()) if with_entropy else None
+    logits = out.logits[:, :-1]  # (n, C, V) view: position t predicts token t
+    logp = token_logprobs(logits, completion_ids, temperature)
+    entropy = token_entropy(logits.detach(), temperature) if with_entropy else None
     return logp, entropy
