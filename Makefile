@@ -24,7 +24,7 @@ demo: install
 	$(BIN)/vthinker data check --config configs/demo/sft.yaml
 	$(BIN)/vthinker fit --config configs/demo/sft.yaml
 	$(BIN)/vthinker fit --config configs/demo/grpo.yaml
-	$(BIN)/vthinker test --config configs/demo/eval.yaml \
+	$(BIN)/vthinker test --config configs/demo/eval.yaml --model.init_args.overwrite true \
 	  --model.init_args.policy.name_or_path outputs/demo/grpo/hf
 
 # The sibling methods on the tiny model, from the SFT demo (run `make demo` first). Methods
@@ -57,7 +57,8 @@ miniature: install
 	$(BIN)/vthinker fit --config configs/miniature/sft.yaml --seed_everything $(SEED)
 	$(BIN)/vthinker fit --config configs/miniature/grpo.yaml --seed_everything $(SEED)
 	for stage in base sft grpo; do $(BIN)/vthinker test --config configs/miniature/eval.yaml \
-	  --model.init_args.policy.name_or_path $(MINI)/$$stage/hf || exit 1; done
+	  --model.init_args.overwrite true --model.init_args.policy.name_or_path $(MINI)/$$stage/hf \
+	  || exit 1; done
 	$(BIN)/vthinker report $(MINI)/eval --out $(MINI)/eval/report --reference none
 
 # pytest exits 5 when it collects no test: that is not a failure of the code.

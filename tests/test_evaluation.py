@@ -209,6 +209,26 @@ def test_resume_after_kill_has_no_duplicates_or_gaps(
         cli(["test", *args, "--model.init_args.generation.max_new_tokens", "7"])
 
 
+def test_retrained_weights_in_the_same_folder_are_not_resumed(
+    tiny_model_dir, toy_dir, tmp_path, monkeypatch
+):
+    """A model retrained into the same folder is another model: its evaluation must not
+    reuse the first one's predictions (`make miniature` once did, silently)."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    _fake_outputs(monkeypatch, {})
+    args = _args(model, toy_dir / "val.jsonl", tmp_path / "eval", limit=2)
+    cli(["test", *args])
+    cli(["test", *args])  # same weights: resumes
+    weights = next(model.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes())  # rewritten, as a new training run would
+    with pytest.raises(SettingsMismatch, match=r"model\.weights: was '[0-9a-f]+', now"):
+        cli(["test", *args])
+    cli(["test", *args, "--model.init_args.overwrite", "true"])
+
+
 def test_prediction_log_repairs_and_merges(tmp_path):
     run = tmp_path / "run"
     log0 = PredictionLog(run)

@@ -32,6 +32,7 @@ the gold evidence windows) is an extra diagnostic the paper does not report.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import pickle
@@ -118,6 +119,21 @@ def model_name_from_path(path: str, checkpoint: str | None = None) -> str:
     if stages and stages[-1] not in name:
         name = f"{stages[-1]}-{name}"
     return name
+
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def weights_fingerprint(folder: Path) -> str:
+    """Identity of the weight files in a model folder: a hash of each one's name, size and
+    modification time (reading 15 GB of weights would take minutes). Retraining into the same
+    folder changes it, so resuming an evaluation never mixes two models' predictions."""
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and f.name.endswith(_WEIGHT_SUFFIXES):
+            st = f.stat()
+            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
 
 
 def _safe(name: str) -> str:
@@ -276,6 +292,7 @@ class EvalModule(VideoLLMModule):
             "model": {
                 "name": self.model_name,
                 "path": str(local.resolve()) if local.exists() else path,
+                "weights": weights_fingerprint(local) if local.is_dir() else None,
                 "checkpoint": str(Path(self.checkpoint).resolve()) if self.checkpoint else None,
                 "dtype": self.policy_config.dtype,
                 "quantization": self.policy_config.quantization,
