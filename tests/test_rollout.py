@@ -94,6 +94,46 @@ def test_group_rollout_shapes_and_single_vision_pass(setup, processor):
         assert processor.tokenizer.decode(ids, skip_special_tokens=True) == traj.texts[i]
 
 
+def _per_row_pixels(traj) -> torch.Tensor:
+    """Each prompt's patches repeated for each of its rows (what a plain forward needs)."""
+    v = traj.vision
+    blocks = torch.split(
+        v["prompt_pixel_values_videos"], v["prompt_video_grid_thw"].prod(-1).tolist()
+    )
+    return torch.cat([b for b in blocks for _ in range(traj.group_size)])
+
+
+def test_trained_vision_tower_runs_once_per_prompt_with_gradient(setup, processor):
+    """Scoring with a trained tower encodes each prompt's video once (not once per row) and
+    its gradient reaches the tower; the log-probs equal those from per-row pixels."""
+    model, batch = setup
+    traj = HFRollout(
+        RolloutSettings(max_new_tokens=4, top_k=1, stop_strings=[]), processor.tokenizer
+    )(model, batch, 3)
+    encoded: list[int] = []
+    tower = model.model.visual
+    hook = tower.register_forward_hook(
+        lambda m, a, kw, out: encoded.append(int(kw["grid_thw"].shape[0])), with_kwargs=True
+    )
+    try:
+        for p in tower.parameters():
+            p.requires_grad_(True)
+        lp, _ = completion_logprobs(model, traj, slice(1, 6))  # rows 1-2 of prompt 0, 3-5 of 1
+        lp.sum().backward()
+    finally:
+        hook.remove()
+    assert encoded == [2]  # two prompts, one call, not five rows
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in tower.parameters())
+    with torch.no_grad():
+        ref, _ = completion_logprobs(
+            model, traj, slice(0, 6), video_embeds=encode_videos(model, traj)
+        )
+    torch.testing.assert_close(lp.detach(), ref[1:6], rtol=1e-5, atol=1e-5)
+    model.zero_grad()
+    for p in tower.parameters():
+        p.requires_grad_(False)
+
+
 def test_logprobs_match_generation_and_reuse_video_embeddings(setup, processor):
     model, batch = setup
     # top_k=1 sampling is greedy: every generated token must be the argmax of the
@@ -109,7 +149,7 @@ def test_logprobs_match_generation_and_reuse_video_embeddings(setup, processor):
         full = model(
             input_ids=torch.cat([traj.prompt_ids, traj.completion_ids], 1),
             attention_mask=torch.cat([traj.prompt_mask, traj.completion_mask], 1),
-            pixel_values_videos=traj.vision["pixel_values_videos"],
+            pixel_values_videos=_per_row_pixels(traj),
             video_grid_thw=traj.vision["video_grid_thw"],
             second_per_grid_ts=traj.vision["second_per_grid_ts"],
             mm_token_type_ids=torch.cat(

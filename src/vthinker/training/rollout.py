@@ -75,8 +75,10 @@ class Trajectory(NamedTuple):
     """G completions for each of B prompts; rows of one prompt are contiguous (N = B*G).
 
     The per-row vision inputs in ``vision`` (``video_grid_thw`` (N, 3),
-    ``second_per_grid_ts`` (N,), ``mm_token_type_ids`` (N, P), ``pixel_values_videos``
-    with each prompt's patches repeated G times) let any row slice be re-scored.
+    ``second_per_grid_ts`` (N,), ``mm_token_type_ids`` (N, P)) and the per-prompt ones
+    (``prompt_pixel_values_videos``, ``prompt_video_grid_thw``, and
+    ``prompt_video_features`` when the rollout had the frozen tower's output) let any row
+    slice be re-scored. Pixels are kept once per prompt, never copied per row.
     """
 
     prompt_ids: torch.Tensor  # (N, P) left padded
@@ -196,13 +198,6 @@ def _vision_token_ids(tokenizer: Any) -> list[int]:
     return [vocab[t] for t in _VISION_TOKENS if t in vocab]
 
 
-def _repeat_videos(pixel_values_videos: torch.Tensor, grid: torch.Tensor, g: int) -> torch.Tensor:
-    """Repeat each video's patch block g times, keeping the videos in order."""
-    sizes = grid.prod(-1).tolist()
-    blocks = torch.split(pixel_values_videos, sizes)
-    return torch.cat([b for b in blocks for _ in range(g)])
-
-
 class HFRollout:
     """Group rollouts with ``transformers`` ``generate``.
 
@@ -271,10 +266,7 @@ class HFRollout:
         vision: dict[str, Any] = {}
         if "video_grid_thw" in inputs:
             vision["video_grid_thw"] = inputs["video_grid_thw"].repeat_interleave(g, dim=0)
-            vision["pixel_values_videos"] = _repeat_videos(
-                inputs["pixel_values_videos"], inputs["video_grid_thw"], g
-            )
-            # Kept per prompt so the vision tower can run once per prompt later.
+            # Kept per prompt so the vision tower runs once per prompt later.
             vision["prompt_pixel_values_videos"] = inputs["pixel_values_videos"]
             vision["prompt_video_grid_thw"] = inputs["video_grid_thw"]
             if video_features is not None:
@@ -323,6 +315,18 @@ def _encode(
     return tuple(out.pooler_output)
 
 
+def _encode_rows(model: nn.Module, traj: Trajectory, rows: slice) -> tuple[torch.Tensor, ...]:
+    """Vision-tower output for each row of ``rows``, each prompt encoded once (gradient on)."""
+    g, v = traj.group_size, traj.vision
+    rows = range(*rows.indices(traj.completion_ids.shape[0]))
+    first, last = rows.start // g, (rows.stop - 1) // g
+    grid = v["prompt_video_grid_thw"]
+    sizes = grid.prod(-1).tolist()
+    start, stop = sum(sizes[:first]), sum(sizes[: last + 1])
+    per_prompt = _encode(model, v["prompt_pixel_values_videos"][start:stop], grid[first : last + 1])
+    return tuple(per_prompt[r // g - first] for r in rows)
+
+
 @torch.no_grad()
 def encode_prompt_videos(
     model: nn.Module, batch: dict[str, Any]
@@ -364,17 +368,12 @@ def completion_logprobs(
     v = traj.vision
     if "video_grid_thw" in v:
         kwargs["video_grid_thw"] = v["video_grid_thw"][rows]
-        if video_embeds is not None:
-            pooled = video_embeds[rows]
-            kwargs["mm_encoder_outputs"] = {
-                "video": BaseModelOutputWithPooling(pooler_output=pooled)
-            }
-        else:
-            grid = v["video_grid_thw"]
-            sizes = grid.prod(-1).tolist()
-            start = sum(sizes[: rows.start or 0])
-            stop = start + sum(sizes[rows])
-            kwargs["pixel_values_videos"] = v["pixel_values_videos"][start:stop]
+        # Frozen tower: its output per row, computed once per prompt (`encode_videos`).
+        # Trained tower: encode each prompt of these rows once, with gradient, and share the
+        # output across the prompt's rows (a prompt split over two micro-batches is encoded
+        # in each: the graph is freed by each backward).
+        pooled = video_embeds[rows] if video_embeds is not None else _encode_rows(model, traj, rows)
+        kwargs["mm_encoder_outputs"] = {"video": BaseModelOutputWithPooling(pooler_output=pooled)}
     if "second_per_grid_ts" in v:
         kwargs["second_per_grid_ts"] = v["second_per_grid_ts"][rows]
     if "mm_token_type_ids" in v:
