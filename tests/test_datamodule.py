@@ -123,3 +123,37 @@ def test_fit_without_train_file_is_a_clear_error(processor):
     dm.connect(processor)
     with pytest.raises(ValueError, match="train_file"):
         dm.setup("fit")
+
+
+def test_resumable_sampler_order_skip_and_ranks():
+    from vthinker.data.resume import ResumableSampler
+
+    data = list(range(10))
+    s = ResumableSampler(data, seed=3)
+    s.set_epoch(1)
+    order = torch.randperm(10, generator=torch.Generator().manual_seed(3 + 1)).tolist()
+    assert list(s) == order and len(s) == 10
+    s.resume(1, 4)
+    assert list(s) == order[4:] and len(s) == 10  # Lightning counts the epoch's batches
+    s.set_epoch(2)  # the next epoch starts from its beginning
+    assert list(s) == torch.randperm(10, generator=torch.Generator().manual_seed(5)).tolist()
+    # Two ranks split the same order as DistributedSampler does (rank r: every other index).
+    halves = []
+    for rank in (0, 1):
+        r = ResumableSampler.__new__(ResumableSampler)
+        torch.utils.data.DistributedSampler.__init__(r, data, num_replicas=2, rank=rank, seed=3)
+        r.skip, r._skip_epoch = 0, None
+        r.set_epoch(1)
+        halves.append(list(r))
+    assert halves == [order[0::2], order[1::2]]
+
+
+def test_resumable_loader_refuses_another_batch_size():
+    from vthinker.data.resume import ResumableLoader
+
+    loader = ResumableLoader(list(range(8)), position=lambda: (0, 2), batch_size=2)
+    assert loader.state_dict() == {"epoch": 0, "batches": 2, "batch_size": 2}
+    loader.load_state_dict({"epoch": 0, "batches": 1, "batch_size": 2})
+    assert len(list(loader)) == 3
+    with pytest.raises(ValueError, match="batch_size 4, this run has 2"):
+        loader.load_state_dict({"epoch": 0, "batches": 1, "batch_size": 4})

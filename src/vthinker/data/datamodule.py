@@ -14,6 +14,8 @@ Resumable runs: ids in ``exclude_ids``, and for the test/predict splits the ids 
 the LightningModule reports as done (a ``completed_ids(stage)`` method, as
 `vthinker.evaluation.module.EvalModule` has), are dropped after ``limit`` is applied,
 so their videos are never decoded again. A split left empty that way is not an error.
+Training resumes mid-epoch: the training loader is a `vthinker.data.resume.ResumableLoader`
+(seeded shuffle; its position is saved in each checkpoint and skipped to on resume).
 
 Instead of a JSONL file a stage can read a dataset in its own release format through a
 `vthinker.data.sources.SampleSource` (``train_source``, ``val_source``, ``test_source``,
@@ -37,6 +39,7 @@ from torch.utils.data import DataLoader
 
 from vthinker.data.collate import FrameSampling, VideoQACollator, VideoQADataset
 from vthinker.data.prompts import PromptTemplate
+from vthinker.data.resume import ResumableLoader
 from vthinker.data.schema import ReadReport, VideoSample, read_jsonl
 from vthinker.data.sources.base import SampleSource, SourceReport
 
@@ -226,15 +229,25 @@ class VideoQADataModule(L.LightningDataModule):
                 if key != "fit"
                 else "no training data: set data.train_file or data.train_source"
             )
-        return DataLoader(
-            self.datasets[key],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            collate_fn=self.collator(mode),
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-        )
+        kwargs: dict[str, Any] = {
+            "batch_size": self.batch_size,
+            "num_workers": self.num_workers,
+            "collate_fn": self.collator(mode),
+            "persistent_workers": self.num_workers > 0,
+            "pin_memory": torch.cuda.is_available(),
+        }
+        if key == "fit":
+            # Seeded shuffle whose position is saved in checkpoints (data/resume.py).
+            return ResumableLoader(
+                self.datasets[key], position=self._train_position, shuffle=shuffle, **kwargs
+            )
+        return DataLoader(self.datasets[key], shuffle=shuffle, **kwargs)
+
+    def _train_position(self) -> tuple[int, int]:
+        """(epoch, batches processed in it), read from the trainer's fit loop."""
+        loop = self.trainer.fit_loop
+        epoch = max(loop.epoch_progress.current.ready - 1, 0)
+        return epoch, loop.epoch_loop.batch_progress.current.processed
 
     def _mode(self, stage: str) -> str:
         """The collate mode the LightningModule asks for (``collate_modes``), default train."""

@@ -31,6 +31,7 @@ from vthinker.models.policy import (
     trainable_parameters,
 )
 from vthinker.trace import parse_trace
+from vthinker.training.rng import RNG_KEY, restore_rng_states, rng_states_of_all_ranks
 from vthinker.training.schedules import LRSchedule
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,18 @@ class VideoLLMModule(L.LightningModule):
             checkpoint["state_dict"] = {
                 k: v for k, v in checkpoint["state_dict"].items() if k in keep
             }
+        checkpoint[RNG_KEY] = rng_states_of_all_ranks()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Applied when training starts, after everything that set up the run has drawn
+        # from the generators (the uninterrupted run drew nothing more at that point).
+        self._rng_to_restore = checkpoint.get(RNG_KEY)
+
+    def on_train_start(self) -> None:
+        states = getattr(self, "_rng_to_restore", None)
+        if states:
+            restore_rng_states(states, self.global_rank)
+            self._rng_to_restore = None
 
     def on_train_end(self) -> None:
         if self.export_hf:
