@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TINY := outputs/tiny-qwen2.5-vl
 TOY := data/toy
 
-.PHONY: install demo demo-siblings miniature test lint format clean
+.PHONY: install demo demo-siblings miniature gpu-check-prep test lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,15 @@ miniature: install
 	  --model.init_args.overwrite true --model.init_args.policy.name_or_path $(MINI)/$$stage/hf \
 	  || exit 1; done
 	$(BIN)/vthinker report $(MINI)/eval --out $(MINI)/eval/report --reference none
+
+# What tools/gpu_check.sh needs on a GPU machine that has no internet: wheels its image
+# lacks (x86-64, Python 3.12) and toy videos (it has no video writer), both ignored by git.
+gpu-check-prep: install
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+	  --platform manylinux_2_24_x86_64 --platform manylinux2010_x86_64 -d .whl \
+	  bitsandbytes decord jsonargparse docstring-parser typeshed-client nltk
+	$(BIN)/python -c "from vthinker.data.toy import make_toy_dataset as m; \
+	  m('.gpu_toy', num_videos=10, questions_per_video=2, seed=0); m('.gpu_toy/bench', num_videos=10, size=448, seed=0)"
 
 # pytest exits 5 when it collects no test: that is not a failure of the code.
 test: install

@@ -22,8 +22,13 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def toy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ten toy videos; ``VTHINKER_TEST_TOY`` names a folder written beforehand with the same
+    settings (tools/gpu_check.sh: the GPU machine has no video writer)."""
     from vthinker.data.toy import make_toy_dataset
 
+    prebuilt = os.environ.get("VTHINKER_TEST_TOY")
+    if prebuilt:
+        return Path(prebuilt)
     out = tmp_path_factory.mktemp("toy")
     make_toy_dataset(out, num_videos=10, questions_per_video=2, seed=0)
     return out

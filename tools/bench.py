@@ -824,8 +824,12 @@ def bench_grpo(
     warmup: int,
     micro_batch_size: int | None = None,
     beta: float = 0.04,
+    precision: str | None = None,
 ) -> Report:
-    """GRPO steps under a Lightning Trainer: rollout / scoring / update and the data wait."""
+    """GRPO steps under a Lightning Trainer: rollout / scoring / update and the data wait.
+
+    ``precision``: the Trainer's (default: ``bf16-mixed`` on CUDA, as the recipes train,
+    ``32-true`` on CPU)."""
     import lightning as L
 
     from vthinker.rewards import AccuracyReward, FormatReward
@@ -842,9 +846,11 @@ def bench_grpo(
     )
     recorder = _StepRecorder(group_size, setup.device)
     with tempfile.TemporaryDirectory(prefix="bench_grpo_") as root:
+        cuda = setup.device.type == "cuda"
         trainer = L.Trainer(
-            accelerator="gpu" if setup.device.type == "cuda" else "cpu",
+            accelerator="gpu" if cuda else "cpu",
             devices=1,
+            precision=precision or ("bf16-mixed" if cuda else "32-true"),
             max_steps=warmup + steps,
             max_epochs=-1,
             logger=False,
@@ -868,6 +874,7 @@ def bench_grpo(
             "max_new_tokens": new_tokens,
             "beta": beta,
             "micro_batch_size": micro_batch_size,
+            "precision": trainer.precision,
             "steps": steps,
             "warmup": warmup,
         },
@@ -989,6 +996,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--warmup", type=int, default=1)
     g.add_argument("--micro-batch-size", type=int, default=None)
     g.add_argument("--beta", type=float, default=0.04)
+    g.add_argument(
+        "--precision", default=None, help="Trainer precision (default: bf16-mixed on CUDA)"
+    )
     return parser
 
 
@@ -1089,6 +1099,7 @@ def run(args: argparse.Namespace) -> Report:
                 args.warmup,
                 args.micro_batch_size,
                 args.beta,
+                args.precision,
             ),
         }
         try:
