@@ -1,4 +1,4 @@
-"""The steps of Video-Thinker's hindsight curation pipeline (DESIGN.md §1).
+"""The steps of Video-Thinker's hindsight curation pipeline (docs/method.md, Curation pipeline).
 
 A step takes a `VideoSample` and returns a new one, or raises `Reject` with a reason code
 (``"<step>:<code>"``) and a detail. The runner passes each sample through its steps in

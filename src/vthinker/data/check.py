@@ -14,8 +14,9 @@ What is counted, per dataset (`check_samples`):
 - missing videos, and undecodable ones (`vthinker.data.video.video_info` raises
   `VideoDecodeError`; ``--deep`` also decodes 16 frames spread over the file, which
   catches files truncated after their first frame);
-- short videos: fewer than ``--min-frames`` frames (DESIGN.md §1 drops videos with fewer
-  than 64) in the part the model reads, the ``video_start``/``video_end`` clip or the file;
+- short videos: fewer than ``--min-frames`` frames (Video-Thinker drops videos with fewer
+  than 64; docs/method.md, Data) in the part the model reads, the
+  ``video_start``/``video_end`` clip or the file;
 - out-of-range spans: a clip window that is negative, inverted or past the end of the file,
   and evidence spans that start before 0 (or before the clip) or end after the end of the
   clip or file. An end up to one frame interval (plus ``--span-tolerance`` seconds) past
@@ -65,7 +66,7 @@ __all__ = [
 ]
 
 DEFAULT_MIN_FRAMES = 64
-"""DESIGN.md §1: videos with fewer than 64 frames are dropped."""
+"""Videos with fewer than 64 frames are dropped (docs/method.md, Data)."""
 DEEP_FRAMES = 16
 """Frames decoded per video by ``--deep`` (the training budget)."""
 STAGES = ("train", "val", "test", "predict")

@@ -1,9 +1,10 @@
 """VideoAuto-R1 inference: answer first, think only when the first answer is unsure.
 
-Source: seed 002 (VideoAuto-R1, arXiv 2601.05175): "在推理过程中通过输出第一个答案时的信息熵
-决定是否继续后续的步骤" (at inference, the uncertainty of the first answer decides whether
-to go on). A model trained on the answer → think → answer format
-(`vthinker.rewards.autor1`) is decoded in two stages:
+Source: VideoAuto-R1 (arXiv 2601.05175; docs/method.md, VideoAuto-R1), as a summary of the
+paper puts it: "在推理过程中通过输出第一个答案时的信息熵决定是否继续后续的步骤"
+(at inference, the uncertainty of the first answer decides whether to go on). A model
+trained on the answer → think → answer format (`vthinker.rewards.autor1`) is decoded in
+two stages:
 
 1. generate until the first ``</answer>`` (at most ``max_first_tokens``), keeping the
    scores of every step (``generate(output_scores=True)``: the logits after the logits

@@ -1,6 +1,7 @@
 r"""Answer extraction from model outputs, and answer checking.
 
-`extract_answer` implements Video-Thinker's evaluation rule (DESIGN.md §1) in two steps.
+`extract_answer` implements Video-Thinker's evaluation rule (docs/method.md, Answer extraction)
+in two steps.
 
 **1. The answer span.** The content of the *last* ``<answer>…</answer>`` (case-insensitive;
 an empty tag gives an empty span, which extracts to None); else, when the output opens an

@@ -1,10 +1,10 @@
 """Published Video-Thinker numbers (16 frames), used as reference rows in reports.
 
-The values are those of the paper's tables as collected in DESIGN.md §1: accuracy (%)
+The values are those of the paper's tables (docs/method.md, Published numbers): accuracy (%)
 on the out-of-domain benchmarks (Video-Holmes, CG-Bench-Reasoning, VRBench) and the
-in-domain test splits (ActivityNet, STAR, ScaleLong, YouCook2, LVBench) for the base
-model, Video-R1 and both Video-Thinker stages; temporal grounding (mIoU, R@0.3, R@0.5)
-for Video-Thinker and the base model; caption scores (METEOR, ROUGE-L, BLEU-1) for
+in-domain test splits (ActivityNet, STAR, ScaleLong, YouCook2, LVBench) for the base model,
+Video-R1 and both Video-Thinker stages; temporal grounding (mIoU, R@0.3, R@0.5) for
+Video-Thinker and the base model; caption scores (METEOR, ROUGE-L, BLEU-1) for
 Video-Thinker. A metric the paper does not report is simply absent.
 
 Benchmark keys are the ``benchmark`` names the shipped ``configs/eval/*.yaml`` give to

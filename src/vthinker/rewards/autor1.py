@@ -1,7 +1,8 @@
 """VideoAuto-R1: think once, answer twice.
 
-Source: seed 002 (VideoAuto-R1, arXiv 2601.05175). Not every video question needs a chain
-of thought, so the model answers first, then reasons, then answers again::
+Source: VideoAuto-R1 (arXiv 2601.05175; docs/method.md, VideoAuto-R1). Not every video
+question needs a chain of thought, so the model answers first, then reasons, then answers
+again::
 
     <answer>B</answer> <think>…</think> <answer>C</answer>
 

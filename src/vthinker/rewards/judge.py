@@ -1,13 +1,13 @@
 """LLM judges for process rewards: one small interface, swappable backends.
 
-Several sibling methods (seeds 000 and 002) reward the *process* with a language model
-that reads part of the completion, never the video:
+Several sibling methods (docs/method.md, Sibling methods) reward the *process* with a
+language model that reads part of the completion, never the video:
 
-- VideoP2R (seed 002): can the judge answer from the question + the perception text?
+- VideoP2R: can the judge answer from the question + the perception text?
   (`vthinker.rewards.perception.PerceptionReward`)
-- ReWatch-R1 (seed 000): do the observations alone lead to the answer?
+- ReWatch-R1: do the observations alone lead to the answer?
   (`vthinker.rewards.rewatch.ReasoningReward`)
-- Video-R2 (seed 002): which answer does the reasoning imply? (consistency gate,
+- Video-R2: which answer does the reasoning imply? (consistency gate,
   `vthinker.rewards.video_r2.ConsistencyGate`)
 
 All of them ask a `Judge` the same kind of question, a `JudgeQuery`: *here is a text

@@ -1,7 +1,7 @@
 """VideoP2R: separate perception from reasoning, and reward perception that suffices.
 
-Source: seed 002 (VideoP2R, arXiv 2511.11113). The model first describes what the video
-shows, then reasons, then answers::
+Source: VideoP2R (arXiv 2511.11113; docs/method.md, VideoP2R). The model first describes
+what the video shows, then reasons, then answers::
 
     <observation>what the video shows that matters</observation>
     <think>reasoning over those observations</think>
@@ -9,7 +9,7 @@ shows, then reasons, then answers::
 
 Besides the format and the answer, PA-GRPO adds a *perception reward*: a language model
 gets only the question and the perception text (no video, no reasoning) and must reach
-the answer (seed 002: "问题+感知描述+答案 -(LLM)-> 感知奖励").
+the answer (a summary of the paper: "问题+感知描述+答案 -(LLM)-> 感知奖励").
 
 `PerceptionReward`: 1.0 when the judge, given the question (and its options) and the
 content of the first ``<observation>`` section, answers the gold answer

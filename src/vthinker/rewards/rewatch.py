@@ -1,11 +1,10 @@
 """ReWatch-R1's process reward: faithful observations that lead to the answer.
 
-Source: seed 000 (ReWatch-R1, Alibaba). ReWatch-R1 trains with SFT then RL, and its RL
-reward values the reasoning process, not only the final answer: the *process reward* is
-an *observation reward* (are the observations in the reasoning faithful to the video's
-timed captions?) plus a *reasoning reward* (do the reasoning actions, given the
+Source: ReWatch-R1 (Alibaba; docs/method.md, ReWatch-R1). ReWatch-R1 trains with SFT then
+RL, and its RL reward values the reasoning process, not only the final answer: the *process
+reward* is an *observation reward* (are the observations in the reasoning faithful to the
+video's timed captions?) plus a *reasoning reward* (do the reasoning actions, given the
 observations, derive the answer?), added to the outcome (accuracy) and format rewards.
-
 In the Video-Thinker trace format the observations are the ``<caption>`` of each
 ``<time>`` window:
 
@@ -19,7 +18,8 @@ In the Video-Thinker trace format the observations are the ``<caption>`` of each
   observations, written one per line as ``MM:SS-MM:SS: caption`` (the window is omitted
   when it cannot be parsed), and must reach the gold answer: 1.0 if it does, else 0.0;
   0.0 without asking when the completion has no non-empty caption; None when the
-  judgement fails. This is the paper's hindsight check (DESIGN.md §1) used as a reward.
+  judgement fails. This is Video-Thinker's hindsight check (docs/method.md, Curation
+  pipeline) used as a reward.
 
 Departure, stated: ReWatch-R1's traces interleave "rewatch" actions with observations;
 here the observation windows are Video-Thinker's ``<time>`` tags. The weights of the two

@@ -3,8 +3,8 @@
 Each sibling method asks for a fixed sequence of tagged sections:
 
 - Video-R1 / Video-R2: ``<think>…</think> <answer>…</answer>``;
-- VideoP2R (seed 002): ``<observation>…</observation> <think>…</think> <answer>…</answer>``;
-- VideoAuto-R1 (seed 002): ``<answer>…</answer> <think>…</think> <answer>…</answer>``.
+- VideoP2R: ``<observation>…</observation> <think>…</think> <answer>…</answer>``;
+- VideoAuto-R1: ``<answer>…</answer> <think>…</think> <answer>…</answer>``.
 
 `matches_tag_sequence` is the rule (Video-R1's format reward is the same kind of full
 match): the whole text, apart from whitespace, is exactly the given tags in order, each

@@ -1,11 +1,12 @@
 """Video-R2: timestamps inside the reasoning, rewarded for alignment, gated by consistency.
 
-Source: seed 002 (Video-R2, arXiv 2511.23478). The model reasons with explicit times
-("At 00:12-00:18 the man opens the box …") inside ``<think>``, then answers inside
-``<answer>``. GRPO adds a *temporal alignment reward* (the paper's TAR): the cited times and
-the events described there are compared with the ground truth (does the time deviate
-beyond a threshold? how similar is the event description?), and a *consistency gate*: the
-reward is paid only when the answer the reasoning implies equals the final answer.
+Source: Video-R2 (arXiv 2511.23478; docs/method.md, Video-R2). The model reasons with
+explicit times ("At 00:12-00:18 the man opens the box …") inside ``<think>``, then answers
+inside ``<answer>``. GRPO adds a *temporal alignment reward* (the paper's TAR): the cited
+times and the events described there are compared with the ground truth (does the time
+deviate beyond a threshold? how similar is the event description?), and a *consistency
+gate*: the reward is paid only when the answer the reasoning implies equals the final
+answer.
 
 `cited_events` (the rule that replaces the paper's GPT-4o-mini extractor) reads the
 reasoning (`reasoning_text`: the completion without its ``<answer>`` sections, so the

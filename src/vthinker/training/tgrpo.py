@@ -1,6 +1,7 @@
 """Video-R1's T-GRPO: reward correct answers only when frame order helped.
 
-Source: DESIGN.md §2 (Video-R1, arXiv 2503.21776, the baseline the seeds compare to).
+Source: Video-R1 (arXiv 2503.21776), the baseline the sibling methods compare to
+(docs/method.md, Video-R1 T-GRPO).
 Besides the G ordinary rollouts of each prompt, T-GRPO samples ``G_s`` more completions
 (Video-R1: ``G // 2``) on the same video with its frames in a random order. With ``p`` the
 accuracy of the ordered group and ``p~`` that of the shuffled one, every ordered completion

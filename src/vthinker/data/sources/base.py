@@ -12,11 +12,11 @@ video naming). Subclasses implement two small methods:
 logged, counted in a `SourceReport` and skipped (``strict=True`` stops at the first),
 the in-domain split is applied, duplicate ids are rejected, and ``limit`` is honoured.
 
-In-domain split (DESIGN.md §1: a held-out 1:9 test:train split of each source): a video is
-in the test part when ``sha256(f"{source}:{video_key}")`` read as an integer is ``0 mod 10``,
-else in the train part. It depends only on the source name and the video key (the video
-file, or the source's own video id), so it is stable under any reordering of the input
-files, and every question about one video lands on the same side: no video is shared
+In-domain split (docs/method.md, Data: a held-out 1:9 test:train split of each source): a
+video is in the test part when ``sha256(f"{source}:{video_key}")`` read as an integer is
+``0 mod 10``, else in the train part. It depends only on the source name and the video key
+(the video file, or the source's own video id), so it is stable under any reordering of the
+input files, and every question about one video lands on the same side: no video is shared
 between test and train.
 """
 

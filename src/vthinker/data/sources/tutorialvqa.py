@@ -25,8 +25,9 @@ question, the answer segment's span as ``MM:SS-MM:SS`` (exact seconds in ``evide
 caption is the segment title; segments with the same sentences are one window and their
 titles are joined with "; "), ``meta["answer_transcript"]`` the answer's transcript
 sentences and ``meta["timeline"]`` every segment of the video for the curation pipeline.
-Ids are ``<file stem>:<index in the file>``. DESIGN.md §1: TutorialVQA has no in-domain test
-split; its own train/dev/test files are all training data (``meta["release_split"]``).
+Ids are ``<file stem>:<index in the file>``. TutorialVQA has no in-domain test split
+(docs/method.md, Data); its own train/dev/test files are all training data
+(``meta["release_split"]``).
 """
 
 from __future__ import annotations

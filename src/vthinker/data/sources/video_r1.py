@@ -1,7 +1,7 @@
 """Video-R1-style curated data (Video-Thinker-10K and its peers) as a `SampleSource`.
 
-The peer record schema (DESIGN.md §1; Video-R1's ``Video-R1-COT-165k.json`` and
-``Video-R1-260k.json`` on https://huggingface.co/datasets/Video-R1/Video-R1-data)::
+The peer record schema (docs/method.md, Record schema; Video-R1's ``Video-R1-COT-165k.json``
+and ``Video-R1-260k.json`` on https://huggingface.co/datasets/Video-R1/Video-R1-data)::
 
     {"problem_id": 2, "problem": "What appears on the screen ...?", "data_type": "video",
      "problem_type": "multiple choice", "options": ["A. ...", "B. ...", ...],
