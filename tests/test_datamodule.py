@@ -125,35 +125,43 @@ def test_fit_without_train_file_is_a_clear_error(processor):
         dm.setup("fit")
 
 
-def test_resumable_sampler_order_skip_and_ranks():
+def test_resumable_sampler_order_start_and_ranks():
     from vthinker.data.resume import ResumableSampler
 
     data = list(range(10))
     s = ResumableSampler(data, seed=3)
-    s.set_epoch(1)
+    s.start(1)
     order = torch.randperm(10, generator=torch.Generator().manual_seed(3 + 1)).tolist()
     assert list(s) == order and len(s) == 10
-    s.resume(1, 4)
+    s.start(1, 4)
     assert list(s) == order[4:] and len(s) == 10  # Lightning counts the epoch's batches
-    s.set_epoch(2)  # the next epoch starts from its beginning
-    assert list(s) == torch.randperm(10, generator=torch.Generator().manual_seed(5)).tolist()
+    s.set_epoch(7)  # Lightning's call is ignored: the loader sets the epoch
+    assert list(s) == order[4:]
     # Two ranks split the same order as DistributedSampler does (rank r: every other index).
     halves = []
     for rank in (0, 1):
         r = ResumableSampler.__new__(ResumableSampler)
         torch.utils.data.DistributedSampler.__init__(r, data, num_replicas=2, rank=rank, seed=3)
-        r.skip, r._skip_epoch = 0, None
-        r.set_epoch(1)
+        r.start(1)
         halves.append(list(r))
     assert halves == [order[0::2], order[1::2]]
 
 
-def test_resumable_loader_refuses_another_batch_size():
+def test_resumable_loader_continues_from_the_trained_batch_count(monkeypatch):
     from vthinker.data.resume import ResumableLoader
 
-    loader = ResumableLoader(list(range(8)), position=lambda: (0, 2), batch_size=2)
-    assert loader.state_dict() == {"epoch": 0, "batches": 2, "batch_size": 2}
-    loader.load_state_dict({"epoch": 0, "batches": 1, "batch_size": 2})
-    assert len(list(loader)) == 3
+    monkeypatch.setenv("PL_GLOBAL_SEED", "0")  # the seed the loader's sampler uses
+    done = [0]
+    loader = ResumableLoader(list(range(6)), batches_done=lambda: done[0], batch_size=2)
+    epoch = [torch.randperm(6, generator=torch.Generator().manual_seed(e)).tolist() for e in (0, 1)]
+    assert [b.tolist() for b in loader] == [epoch[0][0:2], epoch[0][2:4], epoch[0][4:6]]
+    done[0] = 4  # the trainer has trained on 4 batches: epoch 1 from its second batch
+    assert [b.tolist() for b in loader] == [epoch[1][2:4], epoch[1][4:6]]
+    assert loader.state_dict() == {"batches": 4, "batch_size": 2, "world_size": 1}
+    # Resumed: the restored count is one behind the checkpoint; the first iter calibrates.
+    done[0] = 3
+    loader.load_state_dict({"batches": 4, "batch_size": 2, "world_size": 1})
+    assert next(b.tolist() for b in loader) == epoch[1][2:4]
+    assert loader.state_dict()["batches"] == 4
     with pytest.raises(ValueError, match="batch_size 4, this run has 2"):
-        loader.load_state_dict({"epoch": 0, "batches": 1, "batch_size": 4})
+        loader.load_state_dict({"batches": 1, "batch_size": 4, "world_size": 1})

@@ -1,4 +1,11 @@
-"""A run killed with SIGKILL after a checkpoint and resumed with ``--ckpt_path`` ends with
+"""A resumed run is the same run.
+
+First, the data order under Lightning's own resume bookkeeping, on a model-free module: from
+every checkpoint (mid-epoch, an epoch's last batch, the epoch's end; runs bounded by
+``max_steps`` or ``max_epochs``; 0 or 1 loader workers) the resumed run trains on the same
+batches at the same steps as the uninterrupted one.
+
+Then a run killed with SIGKILL after a checkpoint and resumed with ``--ckpt_path`` ends with
 the same weights as the uninterrupted run (GRPO and SFT on the tiny model, CPU).
 
 Three processes per method through the real CLI: uninterrupted; killed right after the
@@ -15,14 +22,82 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from safetensors.torch import load_file
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[1]
 STEPS, KILL_AT, BATCH = 7, 4, 2
+
+
+class _Recorder(L.LightningModule):
+    """Records (global step, sample indices) of each training step; trains nothing."""
+
+    def __init__(self, seen: list) -> None:
+        super().__init__()
+        self.lin, self.seen = torch.nn.Linear(1, 1), seen
+
+    def training_step(self, batch, batch_idx):
+        self.seen.append((self.global_step, batch.tolist()))
+        return self.lin(batch.float()[:, None]).sum() * 0.0
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+
+class _Data(L.LightningDataModule):
+    def __init__(self, workers: int) -> None:
+        super().__init__()
+        self.workers = workers
+
+    def train_dataloader(self):
+        from vthinker.data.resume import ResumableLoader
+
+        loop = self.trainer.fit_loop.epoch_loop
+        return ResumableLoader(
+            list(range(6)),  # 3 batches per epoch
+            batches_done=lambda: loop.batch_progress.total.processed,
+            batch_size=2,
+            num_workers=self.workers,
+            persistent_workers=self.workers > 0,
+        )
+
+
+def _order(root: Path, workers: int, bound: str, save: dict, ckpt: Path | None = None) -> list:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    seen: list = []
+    L.seed_everything(0)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=8 if bound == "max_steps" else -1,
+        max_epochs=3 if bound == "max_epochs" else -1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(root),
+        callbacks=[ModelCheckpoint(dirpath=root / "ckpt", save_top_k=-1, **save)],
+    )
+    trainer.fit(_Recorder(seen), datamodule=_Data(workers), ckpt_path=ckpt)
+    return seen
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+@pytest.mark.parametrize("bound", ["max_steps", "max_epochs"])
+@pytest.mark.parametrize(
+    "save",
+    [{"every_n_train_steps": 2}, {"every_n_train_steps": 3}, {"save_on_train_epoch_end": True}],
+    ids=["mid-epoch", "last-batch", "epoch-end"],
+)
+def test_data_order_resumes_from_every_checkpoint(tmp_path, workers, bound, save):
+    full = _order(tmp_path / "full", workers, bound, save)
+    checkpoints = sorted((tmp_path / "full" / "ckpt").glob("*.ckpt"))
+    assert len(checkpoints) >= 2
+    for ckpt in checkpoints:
+        step = int(ckpt.stem.split("step=")[1])
+        resumed = _order(tmp_path / ckpt.stem, workers, bound, save, ckpt=ckpt)
+        assert resumed == [s for s in full if s[0] >= step], ckpt.name
 
 
 def _fit(config: str, out: Path, extra: list[str], *, kill: bool = False, ckpt: Path | None = None):
@@ -75,6 +150,7 @@ def _check_resume(config: str, extra: list[str], tmp_path: Path) -> float:
     return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
 
 
+@pytest.mark.slow
 def test_grpo_resumed_after_kill_equals_uninterrupted(tiny_model_dir, toy_dir, tmp_path):
     extra = [
         "--model.init_args.policy.name_or_path", str(tiny_model_dir),
@@ -88,6 +164,7 @@ def test_grpo_resumed_after_kill_equals_uninterrupted(tiny_model_dir, toy_dir, t
     assert _check_resume("configs/demo/grpo.yaml", extra, tmp_path) <= 1e-6
 
 
+@pytest.mark.slow
 def test_sft_resumed_after_kill_equals_uninterrupted(tiny_model_dir, toy_dir, tmp_path):
     extra = [
         "--model.init_args.policy.name_or_path", str(tiny_model_dir),

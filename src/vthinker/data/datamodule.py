@@ -239,15 +239,15 @@ class VideoQADataModule(L.LightningDataModule):
         if key == "fit":
             # Seeded shuffle whose position is saved in checkpoints (data/resume.py).
             return ResumableLoader(
-                self.datasets[key], position=self._train_position, shuffle=shuffle, **kwargs
+                self.datasets[key], batches_done=self._batches_done, shuffle=shuffle, **kwargs
             )
         return DataLoader(self.datasets[key], shuffle=shuffle, **kwargs)
 
-    def _train_position(self) -> tuple[int, int]:
-        """(epoch, batches processed in it), read from the trainer's fit loop."""
-        loop = self.trainer.fit_loop
-        epoch = max(loop.epoch_progress.current.ready - 1, 0)
-        return epoch, loop.epoch_loop.batch_progress.current.processed
+    def _batches_done(self) -> int:
+        """Batches the trainer has trained on since the run began (0 outside a fit)."""
+        if self.trainer is None:
+            return 0
+        return self.trainer.fit_loop.epoch_loop.batch_progress.total.processed
 
     def _mode(self, stage: str) -> str:
         """The collate mode the LightningModule asks for (``collate_modes``), default train."""

@@ -1,11 +1,12 @@
-"""A training DataLoader that resumes mid-epoch exactly where a checkpoint left it.
+"""A training DataLoader that resumes exactly where a checkpoint left it, mid-epoch or not.
 
-Lightning saves a DataLoader's ``state_dict()`` in every checkpoint and hands it back to
-``load_state_dict()`` of the new loader before iterating when a run resumes (``--ckpt_path``).
-`ResumableLoader` stores the epoch and the number of batches the trainer has processed in
-it (read from the trainer's loop, not counted on the iterator, which runs a batch ahead of
-training); on resume its `ResumableSampler` skips those batches' indices, so the run
+`ResumableLoader` derives where each epoch starts from the number of batches the trainer has
+trained on (the trainer's loop progress, saved in every checkpoint), not from Lightning's
+epoch bookkeeping, which differs on resume depending on where the checkpoint was taken
+(mid-epoch, the last batch, the epoch's end; ``max_steps`` or ``max_epochs``). A resumed run
 continues with the batch it would have taken next and never decodes the skipped videos.
+Lightning saves the loader's ``state_dict()`` in checkpoints and hands it back before
+iterating; it calibrates the trainer's restored count once.
 
 `ResumableSampler` is a `DistributedSampler` (so Lightning does not replace it under DDP):
 each epoch's order is a permutation drawn from its own generator seeded with
@@ -26,8 +27,7 @@ __all__ = ["ResumableLoader", "ResumableSampler"]
 
 
 class ResumableSampler(DistributedSampler):
-    """A seeded (distributed) shuffle that can start an epoch after its first ``skip``
-    indices of this rank.
+    """A seeded (distributed) shuffle whose epoch and start are set by `ResumableLoader`.
 
     Args:
         dataset: The training dataset.
@@ -48,17 +48,14 @@ class ResumableSampler(DistributedSampler):
             seed=seed,
         )
         self.skip = 0
-        self._skip_epoch: int | None = None
 
-    def resume(self, epoch: int, skip: int) -> None:
-        """Start at ``epoch``, leaving out this rank's first ``skip`` indices of it."""
-        self.set_epoch(epoch)
-        self._skip_epoch, self.skip = epoch, skip
+    def start(self, epoch: int, skip: int = 0) -> None:
+        """The next iteration yields ``epoch``'s indices of this rank after the first ``skip``."""
+        self.epoch, self.skip = epoch, skip
 
     def set_epoch(self, epoch: int) -> None:
-        super().set_epoch(epoch)
-        if epoch != self._skip_epoch:  # the skip applies to the resumed epoch only
-            self.skip = 0
+        """Ignored: Lightning calls it after the loader's iterator (and its workers' index
+        queue) already exists when a run resumes; the loader sets the epoch itself."""
 
     def __iter__(self) -> Iterator[int]:
         indices = list(super().__iter__())
@@ -71,37 +68,65 @@ class ResumableSampler(DistributedSampler):
 
 
 class ResumableLoader(DataLoader):
-    """A DataLoader over a `ResumableSampler` whose state is the training position.
+    """A DataLoader over a `ResumableSampler` whose every epoch starts where training is.
+
+    Each ``iter()`` (Lightning makes one per epoch, and sometimes one more when it resumes)
+    reads how many batches this rank has trained on since the run began, ``P``, and yields
+    epoch ``P // B`` from batch ``P % B`` on (``B`` batches per epoch). The data stream is
+    thus one continuous sequence of seeded epochs, whatever Lightning's own epoch
+    bookkeeping does on resume. The checkpointed state is ``P`` at the moment of saving;
+    after a resume the trainer's restored count is calibrated against it once.
 
     Args:
-        position: Returns ``(epoch, batches processed in it)`` from the trainer.
-        batch_size: Samples per batch (also how far ``batches`` moves the sampler).
-        **kwargs: Passed to `DataLoader` (not ``shuffle`` or ``sampler``).
+        batches_done: Returns how many batches this rank has trained on so far (the
+            trainer's total, across epochs).
+        batch_size: Samples per batch and process.
+        **kwargs: Passed to `DataLoader` (not ``sampler``).
     """
 
     def __init__(
         self,
         dataset: Dataset,
         *,
-        position: Callable[[], tuple[int, int]],
+        batches_done: Callable[[], int],
         batch_size: int,
         shuffle: bool = True,
         **kwargs: Any,
     ) -> None:
         sampler = ResumableSampler(dataset, shuffle=shuffle)
         super().__init__(dataset, batch_size=batch_size, sampler=sampler, **kwargs)
-        self.position = position
+        self.batches_done = batches_done
+        self._offset = 0  # checkpoint position - the trainer's restored count
+        self._resume_at: int | None = None
 
-    def state_dict(self) -> dict[str, int]:
-        epoch, batches = self.position()
-        return {"epoch": int(epoch), "batches": int(batches), "batch_size": int(self.batch_size)}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        if state.get("batch_size", self.batch_size) != self.batch_size:
-            raise ValueError(
-                f"the checkpoint was taken with data.batch_size {state['batch_size']}, this run "
-                f"has {self.batch_size}: the resumed epoch would skip the wrong samples"
-            )
+    def __iter__(self):  # type: ignore[override]
+        done = int(self.batches_done())
+        if self._resume_at is not None:
+            self._offset, self._resume_at = self._resume_at - done, None
+        epoch, batch = divmod(done + self._offset, len(self))
         sampler = self.sampler
         assert isinstance(sampler, ResumableSampler)
-        sampler.resume(state["epoch"], state["batches"] * self.batch_size)
+        sampler.start(epoch, batch * int(self.batch_size))
+        return super().__iter__()
+
+    def state_dict(self) -> dict[str, int]:
+        sampler = self.sampler
+        assert isinstance(sampler, ResumableSampler)
+        return {
+            "batches": int(self.batches_done()) + self._offset,
+            "batch_size": int(self.batch_size),
+            "world_size": int(sampler.num_replicas),
+        }
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        sampler = self.sampler
+        assert isinstance(sampler, ResumableSampler)
+        now = {"batch_size": int(self.batch_size), "world_size": int(sampler.num_replicas)}
+        for key, value in now.items():
+            if state.get(key, value) != value:
+                raise ValueError(
+                    f"the checkpoint was taken with {key} {state[key]}, this run has {value}: "
+                    "resume with the same data.batch_size and number of processes, or the "
+                    "resumed run would train on other samples than the interrupted one"
+                )
+        self._resume_at = int(state["batches"])
