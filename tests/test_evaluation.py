@@ -223,10 +223,20 @@ def test_retrained_weights_in_the_same_folder_are_not_resumed(
     cli(["test", *args])
     cli(["test", *args])  # same weights: resumes
     weights = next(model.glob("*.safetensors"))
-    weights.write_bytes(weights.read_bytes())  # rewritten, as a new training run would
+    weights.write_bytes(weights.read_bytes())  # the same weights rewritten (new mtime)
+    cli(["test", *args])  # content unchanged: resumes
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # retrained: other values
+    weights.write_bytes(bytes(data))
     with pytest.raises(SettingsMismatch, match=r"model\.weights: was '[0-9a-f]+', now"):
         cli(["test", *args])
     cli(["test", *args, "--model.init_args.overwrite", "true"])
+    # A run folder from before the fingerprint existed resumes.
+    run_json = next((tmp_path / "eval").rglob("run.json"))
+    settings = json.loads(run_json.read_text())
+    del settings["model"]["weights"]
+    run_json.write_text(json.dumps(settings))
+    cli(["test", *args])
 
 
 def test_prediction_log_repairs_and_merges(tmp_path):
@@ -446,3 +456,25 @@ def test_checkpoint_weights_are_loaded_over_the_policy(tiny_model_dir, tmp_path)
         EvalModule(policy, checkpoint=str(ckpt)).configure_model()
     with pytest.raises(FileNotFoundError, match="checkpoint not found"):
         EvalModule(policy, checkpoint=str(tmp_path / "nope.ckpt"))
+
+
+def test_weights_fingerprint_samples_large_files(tmp_path, monkeypatch):
+    import vthinker.evaluation.module as mod
+
+    monkeypatch.setattr(mod, "_WHOLE_FILE", 1000)
+    monkeypatch.setattr(mod, "_SAMPLES", 4)
+    monkeypatch.setattr(mod, "_SAMPLE", 10)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    data = bytearray(range(256)) * 8  # 2048 bytes: sampled at 0, 679, 1358, 2038
+    (a / "model.safetensors").write_bytes(bytes(data))
+    (a / "config.json").write_text("{}")  # not a weight file
+    (b / "model.safetensors").write_bytes(bytes(data))
+    assert mod.weights_fingerprint(a) == mod.weights_fingerprint(b)  # same content elsewhere
+    data[680] ^= 1  # inside the second piece
+    (b / "model.safetensors").write_bytes(bytes(data))
+    assert mod.weights_fingerprint(a) != mod.weights_fingerprint(b)
+    data[680] ^= 1
+    data[500] ^= 1  # between pieces: not seen (the price of not reading 15 GB)
+    (b / "model.safetensors").write_bytes(bytes(data))
+    assert mod.weights_fingerprint(a) == mod.weights_fingerprint(b)

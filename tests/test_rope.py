@@ -46,6 +46,9 @@ def test_one_image():
         (0.5, [1, 2, 3], [4, 5]),  # 1 position per group; height reaches 2, temporal 3
         (1.0, [1, 3, 5], [6, 7]),
         (2.0, [1, 5, 9], [10, 11]),
+        # Below 2 fps: 7.5 s per group is 15 positions (transformers >= 4.57 truncates to 14).
+        (7.5, [1, 16, 31], [32, 33]),
+        (0.3, [1, 1, 2], [3, 4]),  # floor(0.6 t): 0, 0, 1; the height reaches 2
     ],
 )
 def test_one_video_text_after_starts_past_the_temporal_positions(seconds, temporal, after):
@@ -163,14 +166,18 @@ def test_loaded_model_uses_published_positions_in_forward_and_generate(
     torch.testing.assert_close(out.logits[0], explicit[:, -1], rtol=1e-5, atol=1e-5)
 
 
-def test_fix_survives_deepcopy_and_skips_other_models(tiny_model_dir):
+def test_fix_survives_deepcopy_and_pickle_and_skips_other_models(tiny_model_dir):
     import copy
+    import pickle
 
     from vthinker.models.policy import PolicyConfig, load_policy
 
     model = load_policy(PolicyConfig(str(tiny_model_dir), dtype="float32"))
     ref = copy.deepcopy(model)
-    assert ref.model.get_rope_index.__self__ is ref.model
+    assert ref.model.get_rope_index.core is ref.model
+    # The model also pickles with the fix (spawned processes, torch.save of a module).
+    again = pickle.loads(pickle.dumps(model))
+    assert again.model.get_rope_index.core is again.model
     assert install_published_rope(torch.nn.Linear(2, 2)) == 0
 
 

@@ -122,17 +122,30 @@ def model_name_from_path(path: str, checkpoint: str | None = None) -> str:
 
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+_WHOLE_FILE = 256 << 20  # hash smaller weight files whole
+_SAMPLES, _SAMPLE = 64, 64 << 10  # larger ones: 64 evenly spaced 64 KiB pieces
 
 
 def weights_fingerprint(folder: Path) -> str:
-    """Identity of the weight files in a model folder: a hash of each one's name, size and
-    modification time (reading 15 GB of weights would take minutes). Retraining into the same
-    folder changes it, so resuming an evaluation never mixes two models' predictions."""
+    """Identity of the weights in a model folder, from their content: each weight file's
+    name and size and a hash of its bytes (whole up to 256 MiB; beyond, 64 evenly spaced
+    64 KiB pieces, so a 15 GB checkpoint is fingerprinted in milliseconds). A model retrained
+    into the same folder gets another fingerprint, so resuming an evaluation never mixes two
+    models' predictions; a copy of the same weights elsewhere (another node, scratch) keeps
+    it."""
     h = hashlib.sha256()
     for f in sorted(folder.iterdir()):
-        if f.is_file() and f.name.endswith(_WEIGHT_SUFFIXES):
-            st = f.stat()
-            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        if not (f.is_file() and f.name.endswith(_WEIGHT_SUFFIXES)):
+            continue
+        size = f.stat().st_size
+        h.update(f"{f.name}:{size}\n".encode())
+        with f.open("rb") as fh:
+            if size <= _WHOLE_FILE:
+                h.update(fh.read())
+                continue
+            for i in range(_SAMPLES):
+                fh.seek((size - _SAMPLE) * i // (_SAMPLES - 1))
+                h.update(fh.read(_SAMPLE))
     return h.hexdigest()[:16]
 
 

@@ -193,6 +193,11 @@ class PredictionLog:
         self._ids.add(row["id"])
 
 
+# Settings added after run folders already existed: a folder whose run.json lacks one of
+# them was made by an older vthinker and is not refused for it.
+ADDED_SETTINGS = ("model.weights",)
+
+
 def check_settings(run_dir: str | Path, settings: dict[str, Any], write: bool = True) -> None:
     """Check ``settings`` against ``run.json`` of a folder that holds predictions, and
     record them there when the folder has none yet.
@@ -214,7 +219,7 @@ def check_settings(run_dir: str | Path, settings: dict[str, Any], write: bool = 
             before = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise SettingsMismatch(f"{path}: unreadable ({err}); delete it to go on") from err
-        diffs = _diff(before, current)
+        diffs = [d for d in _diff(before, current) if not (d[0] in ADDED_SETTINGS and d[1] is None)]
         if diffs:
             lines = "\n".join(f"  {k}: was {a!r}, now {b!r}" for k, a, b in diffs)
             raise SettingsMismatch(

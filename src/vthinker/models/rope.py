@@ -9,8 +9,12 @@ video start at ``s`` = one past the largest position so far, and the merged toke
 
 where ``second_per_grid_t`` is the seconds one temporal patch covers (a video sampled at 2
 fps with temporal patch 2 has 1.0) and ``tokens_per_second`` comes from the vision config
-(2 for Qwen2.5-VL). Text after the visual block starts at **one past the largest of all
-three components** of that block. This is Qwen2.5-VL's own code, transformers 4.x and vLLM.
+(2 for Qwen2.5-VL); the product is taken in float32 and floored. Text after the visual block
+starts at **one past the largest of all three components** of that block. This is the code
+Qwen2.5-VL was released with (transformers 4.49-4.51) and what vLLM computes. Later 4.x
+releases (4.57) and 5.x truncate ``second_per_grid_t`` to an integer first, which changes
+the temporal positions whenever a video is sampled below 2 fps (16 frames of a 60 s video:
+7.5 s per group, 15 positions apart here, 14 there).
 
 transformers 5.x (checked up to 5.25) starts the following text at ``s + max(grid h, grid
 w) / merge`` instead, ignoring the temporal component: after a video longer than a couple of
@@ -27,7 +31,6 @@ installed transformers already computes them.
 from __future__ import annotations
 
 import logging
-import types
 from collections.abc import Iterator
 
 import torch
@@ -124,8 +127,8 @@ def rope_index(
                     f"row {b}: a {kind_name} run of {n} tokens does not match its grid "
                     f"{t}x{h}x{w} (merge {spatial_merge_size}: {t * gh * gw} tokens)"
                 )
-            step = float(next(seconds, 1.0)) * tokens_per_second if kind == VIDEO else 0.0
-            tpos = (torch.arange(t, dtype=torch.float64) * step).long()
+            sec = torch.tensor(float(next(seconds, 1.0)) if kind == VIDEO else 0.0)
+            tpos = (torch.arange(t) * sec * tokens_per_second).long()  # float32, floored
             grid = torch.stack(
                 torch.meshgrid(tpos, torch.arange(gh), torch.arange(gw), indexing="ij")
             ).reshape(3, -1)
@@ -175,6 +178,17 @@ def _qwen2_5_vl_cores(model: nn.Module) -> list[nn.Module]:
     ]
 
 
+class _PublishedRopeIndex:
+    """``get_rope_index`` for one Qwen2.5-VL core (a plain object, so the model pickles and
+    deep-copies with it: a copy's attribute points at the copied core)."""
+
+    def __init__(self, core: nn.Module) -> None:
+        self.core = core
+
+    def __call__(self, *args: object, **kwargs: object) -> tuple[torch.Tensor, torch.Tensor]:
+        return _published_get_rope_index(self.core, *args, **kwargs)  # type: ignore[arg-type]
+
+
 def install_published_rope(model: nn.Module) -> int:
     """Make every Qwen2.5-VL core in ``model`` compute the published positions.
 
@@ -187,7 +201,7 @@ def install_published_rope(model: nn.Module) -> int:
     """
     cores = _qwen2_5_vl_cores(model)
     for core in cores:
-        core.get_rope_index = types.MethodType(_published_get_rope_index, core)
+        core.get_rope_index = _PublishedRopeIndex(core)
     if cores:
         log.debug("installed the published Qwen2.5-VL rotary positions on %d module(s)", len(cores))
     return len(cores)
