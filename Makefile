@@ -64,9 +64,8 @@ miniature: install
 # What tools/gpu_check.sh needs on a GPU machine that has no internet: wheels its image
 # lacks (x86-64, Python 3.12) and toy videos (it has no video writer), both ignored by git.
 gpu-check-prep: install
-	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
-	  --platform manylinux_2_24_x86_64 --platform manylinux2010_x86_64 -d .whl \
-	  bitsandbytes decord jsonargparse docstring-parser typeshed-client nltk
+	$(BIN)/python tools/gpu_wheels.py .whl
+	rm -rf .gpu_toy
 	$(BIN)/python -c "from vthinker.data.toy import make_toy_dataset as m; \
 	  m('.gpu_toy', num_videos=10, questions_per_video=2, seed=0); m('.gpu_toy/bench', num_videos=10, size=448, seed=0)"
 

@@ -4,7 +4,9 @@ A resumed run is the same run only if every generator it draws from continues wh
 stopped: sampling in rollouts (torch, CUDA), T-GRPO's frame shuffles, dropout, and anything
 using Python's or NumPy's generators. Lightning checkpoints none of them. Each rank's state
 is saved (rollouts end at different lengths on different ranks, so their generators drift
-apart); on resume each rank takes its own, or rank 0's when the number of processes changed.
+apart); on resume each rank takes its own. With another number of processes there is no
+"own" state: every rank then takes rank 0's, with a warning (the training loader refuses
+such a resume anyway, `vthinker.data.resume`).
 """
 
 from __future__ import annotations
@@ -62,13 +64,17 @@ def rng_states_of_all_ranks() -> list[dict[str, Any]]:
     return gathered
 
 
+def _world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
 def restore_rng_states(states: list[dict[str, Any]], rank: int) -> None:
     """Set this rank's generators from a checkpoint's list of per-rank states."""
-    if rank >= len(states):
+    if len(states) != _world_size():
         rank_zero_warn(
-            f"the checkpoint holds generator states for {len(states)} process(es); this run "
-            "has more, so every rank continues from rank 0's (the resumed run will differ from "
-            "an uninterrupted one)"
+            f"the checkpoint holds generator states for {len(states)} process(es), this run has "
+            f"{_world_size()}: every rank continues from rank 0's (the resumed run will differ "
+            "from an uninterrupted one)"
         )
         rank = 0
     set_rng_state(states[rank])

@@ -318,7 +318,13 @@ def _encode(
 def _encode_rows(model: nn.Module, traj: Trajectory, rows: slice) -> tuple[torch.Tensor, ...]:
     """Vision-tower output for each row of ``rows``, each prompt encoded once (gradient on)."""
     g, v = traj.group_size, traj.vision
-    rows = range(*rows.indices(traj.completion_ids.shape[0]))
+    n = traj.completion_ids.shape[0]
+    if len(v["prompt_video_grid_thw"]) * g != n:
+        raise ValueError(
+            f"{len(v['prompt_video_grid_thw'])} videos for {n // g} prompts: scoring with a "
+            "trained vision tower needs exactly one video per prompt"
+        )
+    rows = range(*rows.indices(n))
     first, last = rows.start // g, (rows.stop - 1) // g
     grid = v["prompt_video_grid_thw"]
     sizes = grid.prod(-1).tolist()
