@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from vthinker.curation.client import (
+from vthinker.llm.client import (
     ChatClient,
     Endpoint,
     JSONExtractError,
@@ -30,7 +30,7 @@ from vthinker.curation.client import (
     request_key,
     retry_after_seconds,
 )
-from vthinker.curation.mock import MockChatServer
+from vthinker.llm.mock import MockChatServer
 
 MSG = [{"role": "user", "content": "hello"}]
 

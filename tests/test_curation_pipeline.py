@@ -31,8 +31,6 @@ import numpy as np
 import pytest
 import yaml
 
-from vthinker.curation.client import Endpoint, LLMError, ResponseCache
-from vthinker.curation.mock import MockChatServer
 from vthinker.curation.runner import (
     ACCEPTED_FILE,
     REJECTED_FILE,
@@ -52,6 +50,8 @@ from vthinker.curation.steps import (
     VideoFilter,
 )
 from vthinker.data.schema import Evidence, SampleError, VideoSample, read_jsonl, write_jsonl
+from vthinker.llm.client import Endpoint, LLMError, ResponseCache
+from vthinker.llm.mock import MockChatServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "sk-test-SECRET-7f3a9c"

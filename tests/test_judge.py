@@ -15,7 +15,7 @@ import pytest
 import torch
 from tiny_fit import fit_toy
 
-from vthinker.curation.client import Endpoint
+from vthinker.llm.client import Endpoint
 from vthinker.models.policy import LoraSettings, PolicyConfig
 from vthinker.rewards import (
     AccuracyReward,

@@ -1,3 +1,15 @@
-"""vthinker: train video multimodal LLMs to think with videos."""
+"""vthinker: train video multimodal LLMs to think with videos.
+
+Layers, lowest first; a module imports only from its own layer or lower ones:
+
+1. `trace` (the thinking format) and `extract` (answers and spans out of model outputs);
+2. `metrics`, `data` (samples, videos, collate, DataModules);
+3. `models` (loading the policy, rotary positions, export);
+4. `llm` (chat clients: endpoints, a local model, a mock server);
+5. `rewards`;
+6. `training` (the Lightning modules, rollout, losses);
+7. `evaluation` (benchmark runs and reports);
+8. `curation` (building training data with LLMs), then `cli`.
+"""
 
 __version__ = "0.1.0"

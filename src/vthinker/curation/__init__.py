@@ -1,21 +1,12 @@
 """Hindsight curation: build verified Video-Thinker training traces with LLMs.
 
-`client` talks to OpenAI-compatible endpoints (limits, retries, cache, key hygiene);
-`steps` holds the pipeline stages; `runner` streams JSONL samples through them
+`vthinker.llm` talks to the models (OpenAI-compatible endpoints with limits, retries, cache
+and key hygiene, or a local model; its names are re-exported here); `steps` holds the
+pipeline stages; `runner` streams JSONL samples through them
 (``vthinker curate --config configs/curation/….yaml``). Importing this package does not
 import torch or Lightning.
 """
 
-from vthinker.curation.client import (
-    ChatClient,
-    ChatResult,
-    Endpoint,
-    JSONExtractError,
-    LLMError,
-    Usage,
-    extract_json,
-)
-from vthinker.curation.local import LocalChatModel, LocalModel
 from vthinker.curation.steps import (
     AnswerConditionedCaptions,
     HindsightVerify,
@@ -24,6 +15,17 @@ from vthinker.curation.steps import (
     ReverseTrace,
     Step,
     VideoFilter,
+)
+from vthinker.llm import (
+    ChatClient,
+    ChatResult,
+    Endpoint,
+    JSONExtractError,
+    LLMError,
+    LocalChatModel,
+    LocalModel,
+    Usage,
+    extract_json,
 )
 
 __all__ = [

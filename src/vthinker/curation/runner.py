@@ -42,9 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from vthinker.curation.client import ChatClient, Endpoint, LLMError
 from vthinker.curation.steps import CurationContext, Reject, SampleLog, Step
 from vthinker.data.schema import ReadReport, SampleError, VideoSample, iter_jsonl
+from vthinker.llm.client import ChatClient, Endpoint, LLMError
 
 log = logging.getLogger(__name__)
 

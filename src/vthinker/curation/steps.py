@@ -43,14 +43,6 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from vthinker.curation.client import (
-    ChatClient,
-    ChatResult,
-    Endpoint,
-    JSONExtractError,
-    extract_json,
-)
-from vthinker.curation.local import LocalChatModel, LocalModel
 from vthinker.curation.validate import (
     OutputError,
     validate_captions,
@@ -60,7 +52,15 @@ from vthinker.curation.validate import (
 )
 from vthinker.data.schema import LETTERS, Evidence, VideoSample
 from vthinker.data.video import VideoDecodeError, read_frames, video_info
-from vthinker.evaluation.extract import extract_answer, is_correct
+from vthinker.extract import extract_answer, is_correct
+from vthinker.llm.client import (
+    ChatClient,
+    ChatResult,
+    Endpoint,
+    JSONExtractError,
+    extract_json,
+)
+from vthinker.llm.local import LocalChatModel, LocalModel
 from vthinker.trace import parse_trace, render_span
 
 __all__ = [

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vthinker.evaluation.extract import extract_answer, is_correct
+from vthinker.extract import extract_answer, is_correct
 from vthinker.trace import parse_time_span, parse_trace
 
 __all__ = [
@@ -255,7 +255,7 @@ def validate_trace(
     Rules: `vthinker.trace.parse_trace` finds it well formed (Video-Thinker's format rule);
     every ``<time>`` parses as a span; every span lies inside ``[0, duration +
     tolerance_s]`` (clip time; the tolerance absorbs the ``MM:SS`` rounding of span ends);
-    and the answer extracted from it (`vthinker.evaluation.extract.extract_answer`) is the
+    and the answer extracted from it (`vthinker.extract.extract_answer`) is the
     gold ``answer``.
 
     Raises:

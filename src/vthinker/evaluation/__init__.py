@@ -1,6 +1,6 @@
 """Evaluation: benchmark runs, answer extraction, tables and reports."""
 
-from vthinker.evaluation.extract import (
+from vthinker.extract import (
     answer_span,
     extract_answer,
     extract_number,

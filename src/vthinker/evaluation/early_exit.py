@@ -45,7 +45,7 @@ from torch import nn
 from tqdm import tqdm
 
 from vthinker.data.schema import VideoSample
-from vthinker.evaluation.extract import extract_answer, is_correct
+from vthinker.extract import extract_answer, is_correct
 from vthinker.rewards.autor1 import AUTO_R1_SYSTEM, FALLBACK_PHRASE, is_fallback, parse_auto_r1
 from vthinker.training.base import GenerationSettings
 from vthinker.training.rollout import end_token_ids

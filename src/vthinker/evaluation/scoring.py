@@ -3,7 +3,7 @@
 `score_output` turns (sample, output text) into the JSON fields of a
 ``predictions.jsonl`` row for one of the three evaluation tasks:
 
-- ``qa``: the answer is extracted with `vthinker.evaluation.extract.extract_answer`
+- ``qa``: the answer is extracted with `vthinker.extract.extract_answer`
   (last ``<answer>``, else "Final answer:", else the whole output; then the option
   letter) and compared with the gold by `is_correct`. An output with no extractable
   answer is wrong.
@@ -38,7 +38,7 @@ from collections import Counter
 from typing import Any
 
 from vthinker.data.schema import VideoSample
-from vthinker.evaluation.extract import answer_span, extract_answer, extract_time_span, is_correct
+from vthinker.extract import answer_span, extract_answer, extract_time_span, is_correct
 from vthinker.metrics import CaptionScores, ChoiceAccuracy, TemporalGrounding, max_iou_per_gt
 from vthinker.trace import Trace, parse_time_span
 

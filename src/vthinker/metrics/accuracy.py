@@ -1,7 +1,7 @@
 """Answer accuracy, overall and broken down by sample attributes (source, question type, …).
 
 `ChoiceAccuracy` takes per-sample correctness (decided elsewhere, e.g. by
-`vthinker.evaluation.extract.is_correct`) and optional string labels per sample, and reports
+`vthinker.extract.is_correct`) and optional string labels per sample, and reports
 the overall accuracy plus the accuracy and count of every value of every grouping field.
 Accuracies are fractions in [0, 1] (papers print them x100).
 

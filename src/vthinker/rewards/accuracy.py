@@ -3,7 +3,7 @@
 Video-Thinker's accuracy reward is 0/1 on the final option letter. Other question types of
 the Video-R1-style data get the rewards of the Video-R1 lineage, except where noted:
 
-- ``"multiple choice"``: 1 if `vthinker.evaluation.extract.extract_answer` (last
+- ``"multiple choice"``: 1 if `vthinker.extract.extract_answer` (last
   ``<answer>`` → option letter, option text, …) gives the gold letter, else 0.
 - ``"numerical"``: 1 if the first number of the answer is within tolerance of the gold,
   ``|pred - gold| <= max(abs_tol, rel_tol * |gold|)``, else 0. Video-R1 compares the values
@@ -32,7 +32,7 @@ without one scores 0, and:
   ``B.``), equal to the gold letter.
 - ``"numerical"``: Video-R1's rule (``accuracy_reward`` in Video-R1's
   ``src/r1-v/src/open_r1/grpo.py``): the content must be one number
-  (`vthinker.evaluation.extract.normalize_number`: thousands commas allowed, nothing else
+  (`vthinker.extract.normalize_number`: thousands commas allowed, nothing else
   around it); it scores 1 when both or neither of it and the gold contain a decimal mark
   (``.`` or ``,``) and both round to the same value at 2 decimals. ``abs_tol`` and
   ``rel_tol`` are not used.
@@ -44,7 +44,7 @@ from __future__ import annotations
 import re
 
 from vthinker.data.schema import VideoSample
-from vthinker.evaluation.extract import (
+from vthinker.extract import (
     answer_span,
     extract_answer,
     extract_time_span,

@@ -17,7 +17,7 @@ about a video you cannot see; answer this question from it* (``task="answer"``),
 Contract of `Judge.answer` (one result per query, in order):
 
 - the answer the judge gave, normalised for the query's problem type by
-  `vthinker.evaluation.extract.extract_answer` (option letter, number, span text, text);
+  `vthinker.extract.extract_answer` (option letter, number, span text, text);
 - ``""`` when the judge replied with an ``<answer>`` tag that names no valid answer
   (``<answer>none</answer>``: "the text is not enough"), a judgement that counts as wrong;
 - ``None`` when the judgement *failed*: the backend raised or timed out, the reply was
@@ -37,7 +37,7 @@ Backends:
   text-only, as the paper's hindsight verifier is), greedy decoding, ``max_time`` as the
   timeout;
 - `EndpointJudge`: an OpenAI-compatible chat endpoint through
-  `vthinker.curation.client.ChatClient` (its retries, rate limits and optional disk cache),
+  `vthinker.llm.client.ChatClient` (its retries, rate limits and optional disk cache),
   with a wall-clock limit per batch;
 - `RuleJudge`: deterministic and offline (answer cues and option-word overlap), for the
   demo configs and tests; `CallableJudge` wraps a Python function (tests).
@@ -59,9 +59,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from vthinker.curation.client import ChatClient, Endpoint
 from vthinker.data.schema import LETTERS, VideoSample
-from vthinker.evaluation.extract import extract_answer
+from vthinker.extract import extract_answer
+from vthinker.llm.client import ChatClient, Endpoint
 from vthinker.metrics.text import tokenize
 from vthinker.rewards.base import Reward, RewardError, _check_value
 
@@ -608,7 +608,7 @@ class HFJudge(Judge):
 class EndpointJudge(Judge):
     """An OpenAI-compatible chat endpoint as the judge (vLLM, a hosted API, …).
 
-    Requests go through `vthinker.curation.client.ChatClient` (retries with backoff, rate
+    Requests go through `vthinker.llm.client.ChatClient` (retries with backoff, rate
     limit, concurrency limit, optional disk cache; the API key is read from the environment
     variable named in the endpoint). The queries of a batch run in parallel threads; a
     batch gets ``timeout_s`` seconds of wall-clock time in all, and a request still running

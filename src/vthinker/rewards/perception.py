@@ -13,7 +13,7 @@ the answer (a summary of the paper: "问题+感知描述+答案 -(LLM)-> 感知�
 
 `PerceptionReward`: 1.0 when the judge, given the question (and its options) and the
 content of the first ``<observation>`` section, answers the gold answer
-(`vthinker.evaluation.extract.is_correct`); 0.0 when it answers something else or says
+(`vthinker.extract.is_correct`); 0.0 when it answers something else or says
 the text is not enough, and 0.0 without asking when the completion has no non-empty
 perception section. A failed judgement gives None (not applicable, counted by the judge).
 
@@ -28,7 +28,7 @@ the config tests check that the YAML matches it).
 from __future__ import annotations
 
 from vthinker.data.schema import VideoSample
-from vthinker.evaluation.extract import is_correct
+from vthinker.extract import is_correct
 from vthinker.rewards.judge import Judge, JudgedReward, JudgeQuery
 from vthinker.rewards.tags import tag_contents
 

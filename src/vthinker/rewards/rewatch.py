@@ -30,7 +30,7 @@ process reward lies in [0, 1] like the outcome reward).
 from __future__ import annotations
 
 from vthinker.data.schema import VideoSample
-from vthinker.evaluation.extract import is_correct
+from vthinker.extract import is_correct
 from vthinker.rewards.caption import CaptionReward
 from vthinker.rewards.judge import Judge, JudgedReward, JudgeQuery
 from vthinker.trace import parse_trace, render_span

@@ -31,7 +31,7 @@ sample (``sample.evidence``, in clip time with ``clip_relative``):
 `ConsistencyGate` wraps rewards: its value is their weighted sum (None parts count 0;
 None when all are None) when the judge's reading of the reasoning
 (`vthinker.rewards.judge.JudgeQuery` with ``task="implied"``) gives the same answer as
-the final ``<answer>`` (`vthinker.evaluation.extract.is_correct` with the final answer as
+the final ``<answer>`` (`vthinker.extract.is_correct` with the final answer as
 reference), else 0.0. No reasoning, or no final answer, is inconsistent (0.0); a failed
 judgement gives None. With `vthinker.rewards.judge.RuleJudge` the implied answer is the
 last explicit answer cue in the reasoning ("so the answer is B"), or the option mentioned
@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from vthinker.data.schema import VideoSample
-from vthinker.evaluation.extract import extract_answer, is_correct
+from vthinker.extract import extract_answer, is_correct
 from vthinker.metrics.temporal import iou
 from vthinker.metrics.text import rouge_l, token_f1
 from vthinker.rewards.base import Reward, combine

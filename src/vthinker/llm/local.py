@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from vthinker.curation.client import ChatResult, Usage
+from vthinker.llm.client import ChatResult, Usage
 
 __all__ = ["LocalChatModel", "LocalModel"]
 

@@ -16,7 +16,7 @@ Schedule: every ``fault_every``-th request makes the next fault of ``faults`` du
 fault goes to the next request whose body has not had a fault yet, so every fault is
 injected exactly once and no request meets two of them.
 
-Every request is counted by its `vthinker.curation.client.request_key` (the same hash as
+Every request is counted by its `vthinker.llm.client.request_key` (the same hash as
 the client's response cache): ``received`` (all requests), ``served`` (well-formed replies
 sent), and ``bodies``. With ``api_key``, a request without ``Authorization: Bearer
 <api_key>`` gets 401 and an error body that echoes the key it was sent, as real APIs do.
@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from vthinker.curation.client import request_key
+from vthinker.llm.client import request_key
 
 __all__ = ["FAULTS", "MockChatServer"]
 
