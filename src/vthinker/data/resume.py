@@ -81,7 +81,7 @@ class ResumableLoader(DataLoader):
         batches_done: Returns how many batches this rank has trained on so far (the
             trainer's total, across epochs).
         batch_size: Samples per batch and process.
-        **kwargs: Passed to `DataLoader` (not ``sampler``).
+        **kwargs: Passed to `DataLoader`.
     """
 
     def __init__(
@@ -93,25 +93,28 @@ class ResumableLoader(DataLoader):
         shuffle: bool = True,
         **kwargs: Any,
     ) -> None:
-        sampler = ResumableSampler(dataset, shuffle=shuffle)
+        # Lightning rebuilds a loader with its own sampler for some settings (overfit_batches):
+        # that sampler is then used as given, and the position is not applied.
+        sampler = kwargs.pop("sampler", None) or ResumableSampler(dataset, shuffle=shuffle)
         super().__init__(dataset, batch_size=batch_size, sampler=sampler, **kwargs)
         self.batches_done = batches_done
         self._offset = 0  # checkpoint position - the trainer's restored count
         self._resume_at: int | None = None
 
     def __iter__(self):  # type: ignore[override]
-        done = int(self.batches_done())
-        if self._resume_at is not None:
-            self._offset, self._resume_at = self._resume_at - done, None
-        epoch, batch = divmod(done + self._offset, len(self))
         sampler = self.sampler
-        assert isinstance(sampler, ResumableSampler)
-        sampler.start(epoch, batch * int(self.batch_size))
+        if isinstance(sampler, ResumableSampler):
+            done = int(self.batches_done())
+            if self._resume_at is not None:
+                self._offset, self._resume_at = self._resume_at - done, None
+            epoch, batch = divmod(done + self._offset, len(self))
+            sampler.start(epoch, batch * int(self.batch_size))
         return super().__iter__()
 
     def state_dict(self) -> dict[str, int]:
         sampler = self.sampler
-        assert isinstance(sampler, ResumableSampler)
+        if not isinstance(sampler, ResumableSampler):
+            return {}
         return {
             "batches": int(self.batches_done()) + self._offset,
             "batch_size": int(self.batch_size),
@@ -120,7 +123,8 @@ class ResumableLoader(DataLoader):
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         sampler = self.sampler
-        assert isinstance(sampler, ResumableSampler)
+        if not isinstance(sampler, ResumableSampler) or not state:
+            return
         now = {"batch_size": int(self.batch_size), "world_size": int(sampler.num_replicas)}
         for key, value in now.items():
             if state.get(key, value) != value:
