@@ -53,7 +53,7 @@ import string
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-from vthinker.trace import parse_time_span
+from vthinker.trace import ANSWER_RE, parse_time_span
 
 __all__ = [
     "answer_span",
@@ -69,7 +69,6 @@ __all__ = [
 LETTERS = string.ascii_uppercase
 NUMERIC_TYPES = ("numerical", "regression")
 
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _ANSWER_OPEN = re.compile(r"<answer>", re.IGNORECASE)
 _FINAL = re.compile(r"final\s+answer\s*:", re.IGNORECASE)
 _OPTION_PREFIX = re.compile(r"^\s*\(?([A-Za-z])\s*[.:)]\s+")
@@ -97,7 +96,7 @@ def answer_span(text: str) -> str:
     """The part of a model output that holds the answer (step 1 of the module docstring)."""
     if not isinstance(text, str):
         return ""
-    tagged = _ANSWER.findall(text)
+    tagged = ANSWER_RE.findall(text)
     if tagged:
         span = tagged[-1]
     else:

@@ -40,7 +40,8 @@ __all__ = [
 _TAGS = ("time", "caption", "think", "answer")
 _ELEMENT = re.compile(r"<(time|caption|think|answer)>(.*?)</\1>", re.DOTALL | re.IGNORECASE)
 _TIME = re.compile(r"<time>(.*?)</time>", re.DOTALL | re.IGNORECASE)
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+# The one <answer> pattern of the project (its content, group 1); others import it.
+ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 # One (time, caption, think) block. Each tag's content may not contain that tag again, so a
 # match cannot stretch across a closing tag to reach a later, unrelated tag (which would make
 # ``<time/> junk <caption/> <think/>`` count as a block whenever a later block also
@@ -280,7 +281,7 @@ def parse_trace(text: str) -> Trace:
             segments.append(current)
         setattr(current, tag, content)
     spans = [s for s in (_try_span(t.strip()) for t in _TIME.findall(text)) if s is not None]
-    answers = _ANSWER.findall(text)
+    answers = ANSWER_RE.findall(text)
     return Trace(
         text=text,
         segments=segments,

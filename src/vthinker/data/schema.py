@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vthinker.trace import ANSWER_RE
+
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPES = (
@@ -36,7 +38,6 @@ PROBLEM_TYPES = (
 )
 LETTERS = string.ascii_uppercase
 _OPTION_PREFIX = re.compile(r"^\s*\(?([A-Z])\s*[.:)]\s*")
-_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 
 
 class SampleError(ValueError):
@@ -121,7 +122,7 @@ class VideoSample:
         """
         if not self.trace or not self.trace.strip():
             return self.answer_tag
-        if _ANSWER_TAG.search(self.trace):
+        if ANSWER_RE.search(self.trace):
             return self.trace.strip()
         return f"{self.trace.strip()}\n{self.answer_tag}"
 
@@ -192,7 +193,7 @@ class VideoSample:
             sid = id
         if sid is None:
             raise SampleError("record has no 'problem_id' and no id was given")
-        m = _ANSWER_TAG.search(str(record["solution"]))
+        m = ANSWER_RE.search(str(record["solution"]))
         answer = (m.group(1) if m else str(record["solution"])).strip()
         options = []
         for i, opt in enumerate(raw_options):

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,6 +46,7 @@ from tqdm import tqdm
 from vthinker.data.schema import VideoSample
 from vthinker.extract import extract_answer, is_correct
 from vthinker.rewards.autor1 import AUTO_R1_SYSTEM, FALLBACK_PHRASE, is_fallback, parse_auto_r1
+from vthinker.trace import ANSWER_RE
 from vthinker.training.base import GenerationSettings
 from vthinker.training.rollout import end_token_ids
 
@@ -61,8 +61,6 @@ __all__ = [
     "token_char_spans",
     "token_entropy",
 ]
-
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 
 
 @dataclass
@@ -129,7 +127,7 @@ class EarlyExitResult:
         parsed = parse_auto_r1(self.text)
         if parsed.second is not None:
             return parsed.second
-        found = _ANSWER.findall(self.text)
+        found = ANSWER_RE.findall(self.text)
         return found[-1].strip() if found else None
 
 
@@ -158,7 +156,7 @@ def token_char_spans(tokenizer: Any, ids: Sequence[int]) -> list[tuple[int, int]
 def answer_token_mask(text: str, spans: Sequence[tuple[int, int]]) -> list[bool]:
     """Which tokens overlap the content of the first ``<answer>…</answer>`` of ``text``
     (all False when there is none or it is empty)."""
-    m = _ANSWER.search(text)
+    m = ANSWER_RE.search(text)
     if m is None or m.start(1) == m.end(1):
         return [False] * len(spans)
     lo, hi = m.start(1), m.end(1)
@@ -276,7 +274,7 @@ def early_exit_generate(
                 score = math.exp(float(logp[b, :n][mask].mean()))
         else:
             score = math.nan
-        m = _ANSWER.search(text)
+        m = ANSWER_RE.search(text)
         answer = m.group(1).strip() if m else None
         early = (
             answer is not None

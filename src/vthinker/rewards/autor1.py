@@ -40,6 +40,7 @@ from vthinker.data.schema import VideoSample
 from vthinker.rewards.accuracy import AccuracyReward
 from vthinker.rewards.base import Reward
 from vthinker.rewards.tags import matches_tag_sequence
+from vthinker.trace import ANSWER_RE
 
 __all__ = [
     "AUTO_R1_SYSTEM",
@@ -64,7 +65,6 @@ AUTO_R1_SYSTEM = (
     "<answer></answer>."
 )
 
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
 _NOT_WORD = re.compile(r"[^a-z0-9' ]+")
 
@@ -92,7 +92,7 @@ def parse_auto_r1(text: str) -> AutoR1Output:
     if not isinstance(text, str):
         return AutoR1Output(None, None, None, False)
     think = _THINK.search(text)
-    answers = list(_ANSWER.finditer(text))
+    answers = list(ANSWER_RE.finditer(text))
     think_start = think.start() if think else len(text)
     firsts = [m for m in answers if m.start() < think_start]
     seconds = [m for m in answers if think is not None and m.start() >= think.end()]

@@ -64,6 +64,7 @@ from vthinker.extract import extract_answer
 from vthinker.llm.client import ChatClient, Endpoint
 from vthinker.metrics.text import tokenize
 from vthinker.rewards.base import Reward, RewardError, _check_value
+from vthinker.trace import ANSWER_RE
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,6 @@ __all__ = [
 ]
 
 JudgeTask = Literal["answer", "implied"]
-
-_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -203,7 +202,7 @@ def parse_reply(reply: str | None, query: JudgeQuery) -> tuple[str | None, str |
     """
     if reply is None or not reply.strip():
         return None, "empty"
-    tags = _ANSWER_TAG.findall(reply)
+    tags = ANSWER_RE.findall(reply)
     if not tags:
         return None, "unparsable"
     value = extract_answer(

@@ -52,7 +52,7 @@ from vthinker.metrics.temporal import iou
 from vthinker.metrics.text import rouge_l, token_f1
 from vthinker.rewards.base import Reward, combine
 from vthinker.rewards.judge import Judge, JudgeQuery
-from vthinker.trace import parse_time_span, parse_timestamp
+from vthinker.trace import ANSWER_RE, parse_time_span, parse_timestamp
 
 __all__ = [
     "VIDEO_R2_SYSTEM",
@@ -85,7 +85,6 @@ _POINT = re.compile(rf"(?<![\w:.])(?:(?P<c>{_CLOCK})|(?P<n>{_NUM})\s*{_UNIT})", 
 _TIME_TAG = re.compile(r"<time>(.*?)</time>", re.DOTALL | re.IGNORECASE)
 _OPEN_TAG = re.compile(r"<[A-Za-z][\w-]*>")
 _CLOSE_TAG = re.compile(r"</[A-Za-z][\w-]*>")
-_ANSWER_SECTION = re.compile(r"<answer>.*?</answer>", re.DOTALL | re.IGNORECASE)
 _THINK_TAG = re.compile(r"</?think>", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
 
@@ -113,7 +112,7 @@ class CitedEvent:
 def reasoning_text(completion: str) -> str:
     """The reasoning of a completion: the text without its ``<answer>`` sections and without
     the ``<think>`` tags themselves (their content is kept, as are other tags), stripped."""
-    text = _ANSWER_SECTION.sub("\n", completion)
+    text = ANSWER_RE.sub("\n", completion)
     return _THINK_TAG.sub("\n", text).strip()
 
 
