@@ -44,6 +44,7 @@ from typing import Any, Literal
 import yaml
 from tqdm.auto import tqdm
 
+from vthinker.data.collate import resolve_video
 from vthinker.data.schema import ReadReport, VideoSample, read_jsonl, write_jsonl
 from vthinker.data.video import VideoDecodeError, VideoInfo, frame_window, read_frames, video_info
 
@@ -174,14 +175,6 @@ class CheckResult:
 
 
 # --- checks ---------------------------------------------------------------------------------
-
-
-def resolve_video(sample: VideoSample, video_root: str | Path | None) -> Path:
-    """The sample's video file: relative paths are joined to ``video_root`` (as in training)."""
-    path = Path(sample.video).expanduser()
-    if path.is_absolute() or video_root is None:
-        return path
-    return Path(video_root) / path
 
 
 def probe_video(path: str | Path, deep: bool = False) -> VideoProbe:

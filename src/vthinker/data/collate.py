@@ -101,6 +101,8 @@ def shown_duration(item: LoadedSample) -> float:
 
 
 def resolve_video(sample: VideoSample, video_root: str | Path | None) -> Path:
+    """The sample's video file: a relative path is joined to ``video_root`` (training,
+    evaluation and `vthinker data check` all resolve videos here)."""
     path = Path(sample.video).expanduser()
     if path.is_absolute() or video_root is None:
         return path
