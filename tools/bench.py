@@ -73,6 +73,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from vthinker.data.collate import MAX_PIXELS, MIN_PIXELS
+
 __all__ = [
     "ARCHS",
     "Figure",
@@ -163,8 +165,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "device": "cuda",
         "mode": "lora",
         "frames": 16,
-        "max_pixels": 128 * 28 * 28,
-        "min_pixels": 16 * 28 * 28,
+        "max_pixels": MAX_PIXELS,
+        "min_pixels": MIN_PIXELS,
         "video_size": 448,
         "max_new_tokens": 768,
     },

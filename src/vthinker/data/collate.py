@@ -204,6 +204,12 @@ def assistant_label_mask(
     return labels
 
 
+# The paper's pixel budget per frame: at most 128 and at least 16 merged visual tokens
+# (28 x 28 pixels each). The one place this default is written.
+MAX_PIXELS = 128 * 28 * 28
+MIN_PIXELS = 16 * 28 * 28
+
+
 class VideoQACollator:
     """Build model inputs from decoded samples with the model's own processor.
 
@@ -211,7 +217,7 @@ class VideoQACollator:
         processor: The HF processor (``AutoProcessor``) of the policy.
         prompt: The prompt template.
         mode: ``train`` (prompt + target, labels) or ``generate`` (prompt only, left padding).
-        max_pixels: Upper bound of pixels per frame (default 128*28*28 as in the paper).
+        max_pixels: Upper bound of pixels per frame (default `MAX_PIXELS`, the paper's).
         min_pixels: Lower bound of pixels per frame.
         max_length: Longest sequence (text + vision tokens) kept; longer samples are skipped.
     """
@@ -221,8 +227,8 @@ class VideoQACollator:
         processor: Any,
         prompt: PromptTemplate | None = None,
         mode: Literal["train", "generate"] = "train",
-        max_pixels: int = 128 * 28 * 28,
-        min_pixels: int = 16 * 28 * 28,
+        max_pixels: int = MAX_PIXELS,
+        min_pixels: int = MIN_PIXELS,
         max_length: int = 4096,
     ) -> None:
         if min_pixels > max_pixels:

@@ -37,7 +37,13 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader
 
-from vthinker.data.collate import FrameSampling, VideoQACollator, VideoQADataset
+from vthinker.data.collate import (
+    MAX_PIXELS,
+    MIN_PIXELS,
+    FrameSampling,
+    VideoQACollator,
+    VideoQADataset,
+)
 from vthinker.data.prompts import PromptTemplate
 from vthinker.data.resume import ResumableLoader
 from vthinker.data.schema import ReadReport, VideoSample, read_jsonl
@@ -88,8 +94,8 @@ class VideoQADataModule(L.LightningDataModule):
         fmt: str = "auto",
         frames: FrameSampling | None = None,
         prompt: PromptTemplate | None = None,
-        max_pixels: int = 128 * 28 * 28,
-        min_pixels: int = 16 * 28 * 28,
+        max_pixels: int = MAX_PIXELS,
+        min_pixels: int = MIN_PIXELS,
         max_length: int = 4096,
         batch_size: int = 1,
         num_workers: int = 0,

@@ -43,6 +43,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from vthinker.data.collate import MAX_PIXELS, MIN_PIXELS
 from vthinker.data.schema import VideoSample
 from vthinker.extract import extract_answer, is_correct
 from vthinker.rewards.autor1 import AUTO_R1_SYSTEM, FALLBACK_PHRASE, is_fallback, parse_auto_r1
@@ -357,8 +358,8 @@ def run_early_exit(
     *,
     video_root: str | None = None,
     max_frames: int = 16,
-    max_pixels: int = 128 * 28 * 28,
-    min_pixels: int = 16 * 28 * 28,
+    max_pixels: int = MAX_PIXELS,
+    min_pixels: int = MIN_PIXELS,
     batch_size: int = 1,
     limit: int | None = None,
     dtype: str = "bfloat16",
@@ -459,8 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-first-tokens", type=int, default=64)
     parser.add_argument("--max-new-tokens", type=int, default=1024)
     parser.add_argument("--max-frames", type=int, default=16)
-    parser.add_argument("--max-pixels", type=int, default=128 * 28 * 28)
-    parser.add_argument("--min-pixels", type=int, default=16 * 28 * 28)
+    parser.add_argument("--max-pixels", type=int, default=MAX_PIXELS)
+    parser.add_argument("--min-pixels", type=int, default=MIN_PIXELS)
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])

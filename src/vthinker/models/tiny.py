@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from vthinker.data.collate import MAX_PIXELS, MIN_PIXELS
+
 __all__ = ["CHAT_TEMPLATE", "FORMAT_TAGS", "SPECIAL_TOKENS", "build_tiny_qwen2_5_vl"]
 
 # Qwen2.5's special tokens, in Qwen's order (ids follow the BPE vocabulary here).
@@ -220,7 +222,7 @@ def build_tiny_qwen2_5_vl(
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.save_pretrained(out)
 
-    pixels = {"shortest_edge": 16 * 28 * 28, "longest_edge": 128 * 28 * 28}
+    pixels = {"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}
     processor = Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(size=dict(pixels)),
         tokenizer=tokenizer,
