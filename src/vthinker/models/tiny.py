@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from vthinker.data.collate import MAX_PIXELS, MIN_PIXELS
+from vthinker.models.qwen2_5_vl import qwen2_5_vl_config, tiny_arch
 
 __all__ = ["CHAT_TEMPLATE", "FORMAT_TAGS", "SPECIAL_TOKENS", "build_tiny_qwen2_5_vl"]
 
@@ -162,7 +163,6 @@ def build_tiny_qwen2_5_vl(
         The folder, ready for ``AutoModelForImageTextToText.from_pretrained``.
     """
     from transformers import (
-        Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
         Qwen2_5_VLProcessor,
         Qwen2VLImageProcessor,
@@ -174,47 +174,9 @@ def build_tiny_qwen2_5_vl(
     tokenizer = _train_tokenizer(seed, tokenizer_vocab_size)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
 
-    heads = 4
-    head_dim = hidden_size // heads
-    half = head_dim // 2  # mrope sections (temporal, height, width) split half the head dim
-    mrope = [half - 2 * (half * 3 // 8), half * 3 // 8, half * 3 // 8]
-    config = Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": hidden_size,
-            "intermediate_size": hidden_size * 2,
-            "num_hidden_layers": num_layers,
-            "num_attention_heads": heads,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 32768,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": mrope},
-            "bos_token_id": ids["<|endoftext|>"],
-            "eos_token_id": ids["<|im_end|>"],
-            "pad_token_id": ids["<|endoftext|>"],
-            "tie_word_embeddings": False,
-        },
-        vision_config={
-            "depth": vision_depth,
-            "hidden_size": vision_hidden_size,
-            "intermediate_size": vision_hidden_size * 2,
-            "num_heads": 2,
-            "out_hidden_size": hidden_size,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "window_size": 112,
-            "fullatt_block_indexes": [vision_depth - 1],
-            "tokens_per_second": 2,
-        },
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        bos_token_id=ids["<|endoftext|>"],
-        eos_token_id=ids["<|im_end|>"],
-        pad_token_id=ids["<|endoftext|>"],
-        tie_word_embeddings=False,
-    )
+    arch = tiny_arch(hidden_size, num_layers, vision_depth, vision_hidden_size)
+    arch["text"]["vocab_size"] = len(tokenizer)
+    config = qwen2_5_vl_config(arch, ids, len(tokenizer))
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
     # As in Qwen2.5-VL's generation config, both end tokens stop generation.
