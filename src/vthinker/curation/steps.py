@@ -34,7 +34,6 @@ import abc
 import asyncio
 import base64
 import io
-import string
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -50,6 +49,7 @@ from vthinker.curation.validate import (
     validate_trace,
     validate_windows,
 )
+from vthinker.data.prompts import check_template
 from vthinker.data.schema import LETTERS, Evidence, VideoSample
 from vthinker.data.video import VideoDecodeError, read_frames, video_info
 from vthinker.extract import extract_answer, is_correct
@@ -157,23 +157,6 @@ class CurationContext:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _check_template(owner: str, name: str, template: str | None, allowed: set[str]) -> None:
-    """Raise ValueError for a template with a placeholder outside ``allowed``."""
-    if template is None:
-        return
-    try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    except ValueError as err:
-        raise ValueError(f"{owner}: prompt template {name!r} is malformed: {err}") from None
-    unknown = sorted(f for f in fields if f not in allowed)
-    if unknown:
-        raise ValueError(
-            f"{owner}: prompt template {name!r} has unknown placeholder(s) "
-            f"{', '.join('{' + u + '}' for u in unknown)}; allowed: "
-            f"{', '.join('{' + a + '}' for a in sorted(allowed))}"
-        )
 
 
 def _check_gold(sample: VideoSample, step: str) -> None:
@@ -321,9 +304,9 @@ class LLMStep(Step):
         extra_body: dict[str, Any] | None = None,
     ) -> None:
         owner = type(self).__name__
-        _check_template(owner, "system", system, self.placeholders)
-        _check_template(owner, "user", user, self.placeholders)
-        _check_template(owner, "repair", repair, {"error"})
+        check_template(owner, "system", system, self.placeholders)
+        check_template(owner, "user", user, self.placeholders)
+        check_template(owner, "repair", repair, {"error"})
         if max_attempts < 1:
             raise ValueError(f"{owner}: max_attempts must be >= 1, got {max_attempts}")
         self.endpoint = endpoint
@@ -619,7 +602,7 @@ class AnswerConditionedCaptions(LLMStep):
         **kwargs: Any,
     ) -> None:
         super().__init__(endpoint, system, user, **kwargs)
-        _check_template(type(self).__name__, "user_find", user_find, self.placeholders)
+        check_template(type(self).__name__, "user_find", user_find, self.placeholders)
         for label, value in (
             ("frames_per_window", frames_per_window),
             ("max_frames", max_frames),
@@ -770,7 +753,7 @@ class ReverseTrace(LLMStep):
         **kwargs: Any,
     ) -> None:
         super().__init__(endpoint, system, user, **kwargs)
-        _check_template(type(self).__name__, "regenerate", regenerate, {"feedback", "attempt"})
+        check_template(type(self).__name__, "regenerate", regenerate, {"feedback", "attempt"})
         self.overwrite = overwrite
         self.regenerate = regenerate
 
@@ -875,8 +858,8 @@ class HindsightVerify(Step):
             raise ValueError("HindsightVerify needs exactly one of endpoint and local_model")
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
-        _check_template("HindsightVerify", "system", system, self.placeholders)
-        _check_template("HindsightVerify", "user", user, self.placeholders)
+        check_template("HindsightVerify", "system", system, self.placeholders)
+        check_template("HindsightVerify", "user", user, self.placeholders)
         self.endpoint = endpoint
         self.local_model = local_model
         self.max_attempts = max_attempts

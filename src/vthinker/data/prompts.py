@@ -10,10 +10,31 @@ YAML (``data.init_args.prompt``). Placeholders in ``user``: ``{question}``,
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 from typing import Any
 
 from vthinker.data.schema import VideoSample
+
+
+def check_template(owner: str, name: str, template: str | None, allowed: set[str]) -> None:
+    """Raise ValueError for a ``str.format`` template with a placeholder outside ``allowed``
+    (or one that does not parse), naming its ``owner`` and ``name``: the one check of the
+    prompt templates of training, the judges and curation."""
+    if template is None:
+        return
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as err:
+        raise ValueError(f"{owner}: prompt template {name!r} is malformed: {err}") from None
+    unknown = sorted(f for f in fields if f not in allowed)
+    if unknown:
+        raise ValueError(
+            f"{owner}: prompt template {name!r} has unknown placeholder(s) "
+            f"{', '.join('{' + u + '}' for u in unknown)}; allowed: "
+            f"{', '.join('{' + a + '}' for a in sorted(allowed))}"
+        )
+
 
 __all__ = ["DEFAULT_SYSTEM", "PromptTemplate"]
 
@@ -57,13 +78,12 @@ class PromptTemplate:
     video_first: bool = True
 
     def __post_init__(self) -> None:
-        try:
-            self.user.format(question="", options="", duration="", answer_instruction="")
-        except (KeyError, IndexError) as err:
-            raise ValueError(
-                f"prompt template `user` has an unknown placeholder {err}; allowed: "
-                "{question}, {options}, {duration}, {answer_instruction}"
-            ) from err
+        check_template(
+            "PromptTemplate",
+            "user",
+            self.user,
+            {"question", "options", "duration", "answer_instruction"},
+        )
 
     def user_text(self, sample: VideoSample, duration: float | None = None) -> str:
         options = "".join(f"{o}\n" for o in sample.lettered_options)

@@ -59,6 +59,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
+from vthinker.data.prompts import check_template
 from vthinker.data.schema import LETTERS, VideoSample
 from vthinker.extract import extract_answer
 from vthinker.llm.client import ChatClient, Endpoint
@@ -169,13 +170,8 @@ class JudgePrompt:
     default_instruction: str = "Reply with a short answer inside <answer></answer>."
 
     def __post_init__(self) -> None:
-        try:
-            self.user.format(context="", question="", options="", instruction="")
-        except (KeyError, IndexError) as err:
-            raise ValueError(
-                f"judge prompt `user` has an unknown placeholder {err}; allowed: "
-                "{context}, {question}, {options}, {instruction}"
-            ) from err
+        allowed = {"context", "question", "options", "instruction"}
+        check_template("JudgePrompt", "user", self.user, allowed)
 
     def messages(self, query: JudgeQuery) -> list[dict[str, str]]:
         """Plain-text chat messages (system, user) for ``query``."""
