@@ -28,7 +28,7 @@ import argparse
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -392,55 +392,58 @@ def _overlap(a: ToyObject, b: ToyObject) -> int:
     return min(a.end, b.end) - max(a.start, b.start)
 
 
-def make_questions(scene: ToyScene, rng: np.random.Generator) -> dict[str, list[ToyQuestion]]:
-    """Every question the templates can ask about a scene, grouped by template.
-
-    Templates whose conditions do not hold for the scene (e.g. no shape appears after
-    the one asked about) contribute nothing.
-    """
+def _first_appears(scene: ToyScene, rng: np.random.Generator) -> list[ToyQuestion]:
     objs = scene.objects
-    out: dict[str, list[ToyQuestion]] = {}
+    if len(objs) < 2:
+        return []
+    first, second = objs[0], objs[1]
+    return [
+        ToyQuestion(
+            template="first_appears",
+            question="Which shape appears first in the video?",
+            answer=first.name,
+            distractors=_object_distractors(scene, first, rng, prefer=[second]),
+            evidence=(first, second),
+            thinks=(
+                f"The {first.name} is the first shape on screen, from {_ts(first.start)}.",
+                f"The {second.name} only appears at {_ts(second.start)}, after the "
+                f"{first.name}, so the {first.name} came first.",
+            ),
+        )
+    ]
 
-    first, second = objs[0], objs[1] if len(objs) > 1 else None
-    if second is not None:
-        out["first_appears"] = [
-            ToyQuestion(
-                template="first_appears",
-                question="Which shape appears first in the video?",
-                answer=first.name,
-                distractors=_object_distractors(scene, first, rng, prefer=[second]),
-                evidence=(first, second),
-                thinks=(
-                    f"The {first.name} is the first shape on screen, from {_ts(first.start)}.",
-                    f"The {second.name} only appears at {_ts(second.start)}, after the "
-                    f"{first.name}, so the {first.name} came first.",
-                ),
-            )
-        ]
-        last, before = objs[-1], objs[-2]
-        out["last_appears"] = [
-            ToyQuestion(
-                template="last_appears",
-                question="Which shape is the last one to appear in the video?",
-                answer=last.name,
-                distractors=_object_distractors(scene, last, rng, prefer=[before]),
-                evidence=(before, last),
-                thinks=(
-                    f"The {before.name} appears at {_ts(before.start)}.",
-                    f"The {last.name} appears later, at {_ts(last.start)}, and no shape "
-                    f"appears after it, so it is the last one.",
-                ),
-            )
-        ]
 
-    after = []
+def _last_appears(scene: ToyScene, rng: np.random.Generator) -> list[ToyQuestion]:
+    objs = scene.objects
+    if len(objs) < 2:
+        return []
+    last, before = objs[-1], objs[-2]
+    return [
+        ToyQuestion(
+            template="last_appears",
+            question="Which shape is the last one to appear in the video?",
+            answer=last.name,
+            distractors=_object_distractors(scene, last, rng, prefer=[before]),
+            evidence=(before, last),
+            thinks=(
+                f"The {before.name} appears at {_ts(before.start)}.",
+                f"The {last.name} appears later, at {_ts(last.start)}, and no shape "
+                f"appears after it, so it is the last one.",
+            ),
+        )
+    ]
+
+
+def _colour_after_leaves(scene: ToyScene, rng: np.random.Generator) -> list[ToyQuestion]:
+    objs = scene.objects
+    out = []
     for x in objs:
         later = [o for o in objs if o.start >= x.end]
         if not later:
             continue
         y = min(later, key=lambda o: o.start)
         colour_options = [c for c in COLOURS if c != y.colour]
-        after.append(
+        out.append(
             ToyQuestion(
                 template="colour_after_leaves",
                 question=f"What colour is the shape that appears right after the {x.name} "
@@ -455,17 +458,19 @@ def make_questions(scene: ToyScene, rng: np.random.Generator) -> dict[str, list[
                 ),
             )
         )
-    if after:
-        out["colour_after_leaves"] = after
+    return out
 
-    together = []
+
+def _same_time(scene: ToyScene, rng: np.random.Generator) -> list[ToyQuestion]:
+    objs = scene.objects
+    out = []
     for x in objs:
         partners = [o for o in objs if o is not x and _overlap(o, x) >= 1]
         if len(partners) != 1:
             continue
         y = partners[0]
         a, b = sorted((x, y), key=lambda o: o.start)
-        together.append(
+        out.append(
             ToyQuestion(
                 template="same_time",
                 question=f"Which shape is on screen at the same time as the {x.name}?",
@@ -480,10 +485,12 @@ def make_questions(scene: ToyScene, rng: np.random.Generator) -> dict[str, list[
                 ),
             )
         )
-    if together:
-        out["same_time"] = together
+    return out
 
-    motion_questions = []
+
+def _motion_of_nth(scene: ToyScene, rng: np.random.Generator) -> list[ToyQuestion]:
+    objs = scene.objects
+    out = []
     for k in range(min(len(objs), 3)):
         target = objs[k]
         phrases = [MOTIONS[m] for m in MOTIONS if m != target.motion]
@@ -495,7 +502,7 @@ def make_questions(scene: ToyScene, rng: np.random.Generator) -> dict[str, list[
             f"The {ORDINALS[k]} shape to appear is the {target.name}, at {_ts(target.start)}, "
             f"and it {MOTIONS[target.motion]}."
         )
-        motion_questions.append(
+        out.append(
             ToyQuestion(
                 template="motion_of_nth",
                 question=f"How does the {ORDINALS[k]} shape to appear move?",
@@ -505,9 +512,13 @@ def make_questions(scene: ToyScene, rng: np.random.Generator) -> dict[str, list[
                 thinks=tuple(thinks),
             )
         )
-    out["motion_of_nth"] = motion_questions
+    return out
 
-    at_time = []
+
+def _shape_at_time(scene: ToyScene, rng: np.random.Generator) -> list[ToyQuestion]:
+    """One question (drawn among the seconds where exactly one shape is steadily on screen)."""
+    objs = scene.objects
+    candidates = []
     for t in range(1, scene.duration):
         # The on-screen set must be one shape and must not change within a second of t.
         changes = any(t - 1 < s <= t + 1 for o in objs for s in (o.start, o.end))
@@ -515,7 +526,7 @@ def make_questions(scene: ToyScene, rng: np.random.Generator) -> dict[str, list[
         if changes or len(visible) != 1:
             continue
         x = visible[0]
-        at_time.append(
+        candidates.append(
             ToyQuestion(
                 template="shape_at_time",
                 question=f"Which shape is on screen at {_ts(t)}?",
@@ -528,10 +539,12 @@ def make_questions(scene: ToyScene, rng: np.random.Generator) -> dict[str, list[
                 ),
             )
         )
-    if at_time:
-        out["shape_at_time"] = [at_time[int(rng.integers(len(at_time)))]]
+    return [candidates[int(rng.integers(len(candidates)))]] if candidates else []
 
-    when = []
+
+def _when_on_screen(scene: ToyScene, rng: np.random.Generator) -> list[ToyQuestion]:
+    objs = scene.objects
+    out = []
     for x in objs:
         correct = render_span(x.start, x.end)
         pool = [render_span(o.start, o.end) for o in objs if o is not x]
@@ -542,7 +555,7 @@ def make_questions(scene: ToyScene, rng: np.random.Generator) -> dict[str, list[
                 pool.append(render_span(s, e))
         for s, e in ((x.start, x.end + 2), (max(x.start - 2, 0), x.end), (0, scene.duration)):
             pool.append(render_span(s, e))
-        when.append(
+        out.append(
             ToyQuestion(
                 template="when_on_screen",
                 question=f"During which time window is the {x.name} on screen?",
@@ -552,23 +565,51 @@ def make_questions(scene: ToyScene, rng: np.random.Generator) -> dict[str, list[
                 thinks=(f"The {x.name} appears at {_ts(x.start)} and leaves at {_ts(x.end)}.",),
             )
         )
-    out["when_on_screen"] = when
+    return out
 
-    count_thinks = [
-        f"The {ORDINALS[j]} shape to appear is the {o.name}." for j, o in enumerate(objs)
-    ]
-    count_thinks[-1] += f" No other shape appears, so {len(objs)} shapes appear in total."
-    out["count"] = [
+
+def _count(scene: ToyScene, rng: np.random.Generator) -> list[ToyQuestion]:
+    objs = scene.objects
+    thinks = [f"The {ORDINALS[j]} shape to appear is the {o.name}." for j, o in enumerate(objs)]
+    thinks[-1] += f" No other shape appears, so {len(objs)} shapes appear in total."
+    return [
         ToyQuestion(
             template="count",
             question="How many shapes appear in the video?",
             answer=str(len(objs)),
             distractors=(),
             evidence=objs,
-            thinks=tuple(count_thinks),
+            thinks=tuple(thinks),
             problem_type="numerical",
         )
     ]
+
+
+QUESTION_TEMPLATES: dict[str, Callable[[ToyScene, np.random.Generator], list[ToyQuestion]]] = {
+    "first_appears": _first_appears,
+    "last_appears": _last_appears,
+    "colour_after_leaves": _colour_after_leaves,
+    "same_time": _same_time,
+    "motion_of_nth": _motion_of_nth,
+    "shape_at_time": _shape_at_time,
+    "when_on_screen": _when_on_screen,
+    "count": _count,
+}
+"""The question templates, each a function of a scene and the generator, in the order they
+draw from it (the order is part of what a seed produces)."""
+
+
+def make_questions(scene: ToyScene, rng: np.random.Generator) -> dict[str, list[ToyQuestion]]:
+    """Every question the templates can ask about a scene, grouped by template.
+
+    Templates whose conditions do not hold for the scene (e.g. no shape appears after
+    the one asked about) contribute nothing.
+    """
+    out = {}
+    for name, template in QUESTION_TEMPLATES.items():
+        questions = template(scene, rng)
+        if questions:
+            out[name] = questions
     return out
 
 
