@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import torch
 from lightning.pytorch.cli import OptimizerCallable
@@ -71,6 +71,18 @@ from vthinker.training.schedules import LRSchedule
 log = logging.getLogger(__name__)
 
 __all__ = ["GRPOModule", "GRPOSettings"]
+
+
+class UpdateStats(NamedTuple):
+    """What one GRPO update reports (token-weighted means over the batch)."""
+
+    loss: float  # first pass: the policy that sampled the rollout
+    kl: float
+    kl_max: float
+    entropy: float
+    clip_low: float  # last pass
+    clip_high: float
+    ratio_mean: float
 
 
 @dataclass
@@ -342,6 +354,69 @@ class GRPOModule(VideoLLMModule):
         )
         return loss, stats, entropy
 
+    def _update(self, traj: Trajectory, adv: torch.Tensor, frozen: bool) -> UpdateStats:
+        """Steps 4-6: reference and old log-probs (no grad; a frozen vision tower's output
+        computed once), then ``num_iterations`` optimizer steps over the rollout, each
+        accumulating every micro-batch's share of the loss.
+
+        Returns:
+            Loss, KL and entropy of the policy that sampled the rollout (first pass), ratio
+            and clip fractions of the last pass, all token-weighted over the batch.
+        """
+        g = self.grpo
+        policy, opt, sched = self.policy, self.optimizers(), self.lr_schedulers()
+        mask = traj.completion_mask  # (N, C)
+        n_rows = mask.shape[0]
+        policy.train()
+        video_embeds = encode_videos(policy, traj) if frozen else None
+        ref_logp = self.reference_logprobs(traj, video_embeds) if g.beta > 0 else None  # (N, C)
+        old_logp = self._logprobs(policy, traj, video_embeds) if g.num_iterations > 1 else None
+        num_tokens = self._num_tokens(mask)
+
+        sums: dict[str, float] = {}
+        n_tok = float(mask.sum().clamp(min=1))
+        for iteration in range(g.num_iterations):
+            opt.zero_grad()
+            chunks = list(self._row_chunks(n_rows))
+            for k, rows in enumerate(chunks):
+                # DDP all-reduces once per optimizer step, on the last micro-batch.
+                with self.gradient_sync(k == len(chunks) - 1):
+                    loss, stats, entropy = self._micro_batch_loss(
+                        traj,
+                        rows,
+                        video_embeds,
+                        old_logp,
+                        ref_logp,
+                        adv,
+                        mask,
+                        n_rows,
+                        num_tokens,
+                        with_entropy=iteration == 0,
+                    )
+                    self.manual_backward(loss)
+                w = float(mask[rows].sum()) / n_tok
+                if iteration == g.num_iterations - 1:
+                    # The ratio and clipping of the last pass: on the first the ratio is 1
+                    # by construction (old log-probs = the current ones).
+                    for key in ("clip_low", "clip_high", "ratio_mean"):
+                        sums[key] = sums.get(key, 0.0) + float(getattr(stats, key)) * w
+                if iteration == 0:
+                    # Loss, KL and entropy of the policy that sampled the rollout.
+                    sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+                    sums["kl"] = sums.get("kl", 0.0) + float(stats.kl) * w
+                    sums["kl_max"] = max(sums.get("kl_max", 0.0), float(stats.kl_max))
+                    assert entropy is not None
+                    sums["entropy"] = (
+                        sums.get("entropy", 0.0) + float(masked_mean(entropy, mask[rows])) * w
+                    )
+            if g.max_grad_norm is not None:
+                self.clip_gradients(
+                    opt, gradient_clip_val=g.max_grad_norm, gradient_clip_algorithm="norm"
+                )
+            opt.step()
+            sched.step()
+        return UpdateStats(**sums)
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """One GRPO step (module docstring).
 
@@ -356,8 +431,6 @@ class GRPOModule(VideoLLMModule):
             return
         g = self.grpo
         policy = self.policy
-        opt = self.optimizers()
-        sched = self.lr_schedulers()
         t0 = time.perf_counter()
         if empty:
             # Nothing to roll out on this rank; tell the others, then skip with them.
@@ -404,62 +477,12 @@ class GRPOModule(VideoLLMModule):
             eps=g.adv_eps,
             batch_std=self._batch_std(total),
         )  # (N,)
-        mask = traj.completion_mask  # (N, C)
-        n_rows = mask.shape[0]
 
-        # 4-5. Reference and old log-probs (no grad), video encoded once.
-        policy.train()
-        video_embeds = encode_videos(policy, traj) if frozen else None
-        ref_logp = self.reference_logprobs(traj, video_embeds) if g.beta > 0 else None  # (N, C)
-        old_logp = self._logprobs(policy, traj, video_embeds) if g.num_iterations > 1 else None
-        num_tokens = self._num_tokens(mask)
-
-        # 6. Update.
-        sums: dict[str, float] = {}
-        n_tok = float(mask.sum().clamp(min=1))
-        for iteration in range(g.num_iterations):
-            opt.zero_grad()
-            chunks = list(self._row_chunks(n_rows))
-            for k, rows in enumerate(chunks):
-                # DDP all-reduces once per optimizer step, on the last micro-batch.
-                with self.gradient_sync(k == len(chunks) - 1):
-                    loss, stats, entropy = self._micro_batch_loss(
-                        traj,
-                        rows,
-                        video_embeds,
-                        old_logp,
-                        ref_logp,
-                        adv,
-                        mask,
-                        n_rows,
-                        num_tokens,
-                        with_entropy=iteration == 0,
-                    )
-                    self.manual_backward(loss)
-                w = float(mask[rows].sum()) / n_tok
-                if iteration == g.num_iterations - 1:
-                    # The ratio and clipping of the last pass: on the first the ratio is 1
-                    # by construction (old log-probs = the current ones).
-                    for key in ("clip_low", "clip_high", "ratio_mean"):
-                        sums[key] = sums.get(key, 0.0) + float(getattr(stats, key)) * w
-                if iteration == 0:
-                    # Loss, KL and entropy of the policy that sampled the rollout.
-                    sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-                    sums["kl"] = sums.get("kl", 0.0) + float(stats.kl) * w
-                    sums["kl_max"] = max(sums.get("kl_max", 0.0), float(stats.kl_max))
-                    assert entropy is not None
-                    sums["entropy"] = (
-                        sums.get("entropy", 0.0) + float(masked_mean(entropy, mask[rows])) * w
-                    )
-            if g.max_grad_norm is not None:
-                self.clip_gradients(
-                    opt, gradient_clip_val=g.max_grad_norm, gradient_clip_algorithm="norm"
-                )
-            opt.step()
-            sched.step()
+        # 4-6. Reference and old log-probs, then the update.
+        stats = self._update(traj, adv, frozen)
         t3 = time.perf_counter()
 
-        self._log_step(batch, traj, breakdown, total, sums, (t1 - t0, t2 - t1, t3 - t2))
+        self._log_step(batch, traj, breakdown, total, stats, (t1 - t0, t2 - t1, t3 - t2))
         if self.log_completions_every and self.global_step % self.log_completions_every == 0:
             self._write_completions(traj, samples, breakdown, total)
 
@@ -471,7 +494,7 @@ class GRPOModule(VideoLLMModule):
         traj: Trajectory,
         breakdown: Any,
         total: torch.Tensor,
-        sums: dict[str, float],
+        stats: UpdateStats,
         times: tuple[float, float, float],
     ) -> None:
         g = self.grpo.group_size
@@ -481,12 +504,12 @@ class GRPOModule(VideoLLMModule):
             "reward/total_mean": total.mean(),
             "reward/total_std": total.std() if total.numel() > 1 else total.new_zeros(()),
             "train/zero_std_groups": (groups.std(dim=1) < 1e-6).float().mean(),
-            "train/loss": sums["loss"],
-            "train/kl": sums["kl"],
-            "train/clip_low": sums["clip_low"],
-            "train/clip_high": sums["clip_high"],
-            "train/ratio": sums["ratio_mean"],
-            "train/entropy": sums["entropy"],
+            "train/loss": stats.loss,
+            "train/kl": stats.kl,
+            "train/clip_low": stats.clip_low,
+            "train/clip_high": stats.clip_high,
+            "train/ratio": stats.ratio_mean,
+            "train/entropy": stats.entropy,
             "train/completion_len_mean": lengths.mean(),
             "train/truncated": traj.truncated.float().mean(),
             "train/lr": self.optimizers().param_groups[0]["lr"],
@@ -514,9 +537,9 @@ class GRPOModule(VideoLLMModule):
             sync_dist=True,
             reduce_fx="max",
         )
-        self.log("train/kl_max", sums["kl_max"], batch_size=bs, sync_dist=True, reduce_fx="max")
+        self.log("train/kl_max", stats.kl_max, batch_size=bs, sync_dist=True, reduce_fx="max")
         self.log("reward", float(total.mean()), prog_bar=True, batch_size=bs, sync_dist=True)
-        self.log("kl", sums["kl"], prog_bar=True, batch_size=bs, sync_dist=True)
+        self.log("kl", stats.kl, prog_bar=True, batch_size=bs, sync_dist=True)
 
     @rank_zero_only
     def _write_completions(
