@@ -44,7 +44,7 @@ def _policy(tiny_model_dir, lora: bool) -> PolicyConfig:
     )
 
 
-def _fit(module, toy_dir, tmp_path, batch_size: int) -> L.Trainer:
+def _fit(module, toy_dir, tmp_path, batch_size: int, **trainer_kwargs) -> L.Trainer:
     dm = VideoQADataModule(
         train_file=str(toy_dir / "train.jsonl"),
         frames=FrameSampling(max_frames=4),
@@ -62,6 +62,7 @@ def _fit(module, toy_dir, tmp_path, batch_size: int) -> L.Trainer:
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=str(tmp_path),
+        **trainer_kwargs,
     )
     trainer.fit(module, datamodule=dm)
     return trainer
@@ -151,29 +152,16 @@ def test_fsdp_steps_with_norm_clipping_on_gpu(tiny_model_dir, toy_dir, tmp_path,
             log_completions_every=0,
             export_hf=False,
         )
-    dm = VideoQADataModule(
-        train_file=str(toy_dir / "train.jsonl"),
-        frames=FrameSampling(max_frames=4),
-        max_pixels=112 * 112,
-        min_pixels=3136,
-        batch_size=2,
-    )
     params = _Params()
-    trainer = L.Trainer(
-        accelerator="gpu",
-        devices=1,
+    trainer = _fit(
+        module,
+        toy_dir,
+        tmp_path,
+        batch_size=2,
         strategy=FSDPStrategy(auto_wrap_policy={Qwen2_5_VLDecoderLayer}),
-        precision="bf16-mixed",
         gradient_clip_val=1.0 if mode == "sft" else None,
-        max_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(tmp_path),
         callbacks=[params],
     )
-    trainer.fit(module, datamodule=dm)
     assert math.isfinite(float(trainer.callback_metrics["train/loss"]))
     changed = [not torch.equal(params.before[n], params.after[n]) for n in params.before]
     assert sum(changed) / len(changed) >= 0.99
