@@ -291,6 +291,15 @@ class EvalModule(VideoLLMModule):
         )
         return Path(self.out_dir) / name
 
+    def _weights_id(self, local: Path) -> str | None:
+        """`weights_fingerprint` of a local model folder, read once per run (the settings are
+        built when the run opens and again for its summary)."""
+        if not local.is_dir():
+            return None
+        if getattr(self, "_weights_fp", None) is None:
+            self._weights_fp = weights_fingerprint(local)
+        return self._weights_fp
+
     def settings(self) -> dict[str, Any]:
         """What the predictions depend on (checked on resume, recorded in the summary)."""
         dm = self._datamodule()
@@ -305,7 +314,7 @@ class EvalModule(VideoLLMModule):
             "model": {
                 "name": self.model_name,
                 "path": str(local.resolve()) if local.exists() else path,
-                "weights": weights_fingerprint(local) if local.is_dir() else None,
+                "weights": self._weights_id(local),
                 "checkpoint": str(Path(self.checkpoint).resolve()) if self.checkpoint else None,
                 "dtype": self.policy_config.dtype,
                 "quantization": self.policy_config.quantization,
