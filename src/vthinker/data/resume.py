@@ -58,13 +58,10 @@ class ResumableSampler(DistributedSampler):
         queue) already exists when a run resumes; the loader sets the epoch itself."""
 
     def __iter__(self) -> Iterator[int]:
+        # ``len()`` stays the full epoch's (Lightning counts the resumed epoch's batches from
+        # its own progress); the iterator simply ends early.
         indices = list(super().__iter__())
         return iter(indices[self.skip :])
-
-    def __len__(self) -> int:
-        # The full epoch: Lightning counts the resumed epoch's batches from its own
-        # progress, and the iterator simply ends early.
-        return super().__len__()
 
 
 class ResumableLoader(DataLoader):

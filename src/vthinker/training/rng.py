@@ -57,9 +57,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def rng_states_of_all_ranks() -> list[dict[str, Any]]:
     """Every rank's `rng_state`, in rank order (a collective: all ranks must call it)."""
     mine = rng_state()
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    world = _world_size()
+    if world == 1:
         return [mine]
-    gathered: list[Any] = [None] * dist.get_world_size()
+    gathered: list[Any] = [None] * world
     dist.all_gather_object(gathered, mine)
     return gathered
 
