@@ -1,7 +1,18 @@
-"""Every shipped YAML parses with the CLI; the demo config also instantiates."""
+"""Every shipped YAML parses with the CLI and resolves to its recorded settings; the demo
+config also instantiates.
+
+The recorded settings (tests/fixtures/resolved_configs/) are the `--print_config` output of
+each config, with the Trainer's and Lightning classes' own defaults left out so that a
+Lightning release that adds or changes a default does not count as a change of ours. After an
+intended change to a config or to a default of ours, rewrite them with
+``VTHINKER_UPDATE_SNAPSHOTS=1 pytest tests/test_configs.py`` and review the diff.
+"""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import os
 from pathlib import Path
 
 import pytest
@@ -53,8 +64,44 @@ def test_configs_exist():
     } <= names
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "configs")))
-def test_config_parses(path, capsys):
+SNAPSHOTS = ROOT / "tests/fixtures/resolved_configs"
+_UNSET = object()
+
+
+def _signature_defaults(target) -> dict:
+    return {
+        name: p.default
+        for name, p in inspect.signature(target).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def _without_upstream_defaults(node, defaults: dict | None = None):
+    """`node` with every argument of a non-vthinker class (and of the Trainer, whose
+    defaults are passed in) that equals that class's default removed, recursively."""
+    if isinstance(node, list):
+        return [_without_upstream_defaults(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if defaults is None and isinstance(node.get("class_path"), str):
+        path = node["class_path"]
+        if not path.startswith("vthinker."):
+            module, _, name = path.rpartition(".")
+            cls = getattr(importlib.import_module(module), name)
+            args = _without_upstream_defaults(node.get("init_args") or {}, _signature_defaults(cls))
+            return {"class_path": path, "init_args": args} if args else {"class_path": path}
+    out = {}
+    for key, value in node.items():
+        if defaults is not None and defaults.get(key, _UNSET) == value:
+            continue
+        out[key] = _without_upstream_defaults(value)
+    return out
+
+
+def resolved(path: Path, capsys) -> tuple[str, dict]:
+    """The `--print_config` text of `path` and its settings without upstream defaults."""
+    from lightning import Trainer
+
     args = ["fit", "--config", str(path), "--print_config"]
     if "trainer" in path.parts:
         # Trainer configs are layered over a recipe (their header says how).
@@ -63,6 +110,28 @@ def test_config_parses(path, capsys):
         cli(args)
     assert exc.value.code in (0, None)
     printed = capsys.readouterr().out
+    full = yaml.safe_load(printed)
+    settings = {k: full[k] for k in ("seed_everything", "model", "data") if k in full}
+    settings["trainer"] = _without_upstream_defaults(
+        full["trainer"], _signature_defaults(Trainer.__init__)
+    )
+    for key in ("optimizer", "lr_scheduler", "ckpt_path"):  # LightningCLI's own, if set
+        if full.get(key) is not None:
+            settings[key] = full[key]
+    return printed, _without_upstream_defaults(settings)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "configs")))
+def test_config_parses(path, capsys):
+    printed, settings = resolved(path, capsys)
+    snapshot = SNAPSHOTS / path.relative_to(ROOT / "configs")
+    if os.environ.get("VTHINKER_UPDATE_SNAPSHOTS"):
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.write_text(yaml.safe_dump(settings, sort_keys=True, width=100))
+    assert snapshot.exists(), f"no recorded settings for {path}: see this file's docstring"
+    assert settings == yaml.safe_load(snapshot.read_text()), (
+        f"{path} resolves to other settings than {snapshot} records"
+    )
     assert "class_path: vthinker." in printed
     if "trainer" in path.parts:
         strategy = yaml.safe_load(path.read_text())["trainer"]["strategy"]["class_path"]
