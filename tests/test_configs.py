@@ -94,6 +94,8 @@ def _without_upstream_defaults(node, defaults: dict | None = None):
     for key, value in node.items():
         if defaults is not None and defaults.get(key, _UNSET) == value:
             continue
+        if key.endswith("_policy") and isinstance(value, list):
+            value = sorted(value)  # FSDP keeps module classes in a set: its order varies
         out[key] = _without_upstream_defaults(value)
     return out
 
