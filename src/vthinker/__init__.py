@@ -2,7 +2,8 @@
 
 Layers, lowest first; a module imports only from its own layer or lower ones:
 
-1. `trace` (the thinking format) and `extract` (answers and spans out of model outputs);
+1. `trace` (the thinking format), `extract` (answers and spans out of model outputs) and
+   `jsonl_log` (the crash-safe append-only JSONL log of curation and evaluation runs);
 2. `metrics`, `data` (samples, videos, collate, DataModules);
 3. `models` (loading the policy, rotary positions, export);
 4. `llm` (chat clients: endpoints, a local model, a mock server);

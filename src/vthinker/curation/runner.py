@@ -40,10 +40,11 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from vthinker.curation.steps import CurationContext, Reject, SampleLog, Step
 from vthinker.data.schema import ReadReport, SampleError, VideoSample, iter_jsonl
+from vthinker.jsonl_log import JsonlAppender, cut_torn_tail, read_log
 from vthinker.llm.client import ChatClient, Endpoint, LLMError
 
 log = logging.getLogger(__name__)
@@ -85,62 +86,14 @@ def recover_jsonl(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], i
         SampleError: for a complete line that is not a JSON object with an ``id``
             (naming the file and line); the file is then left untouched.
     """
-    path = Path(path)
-    if not path.exists():
-        return [], 0
-    data = path.read_bytes()
-    cut = 0
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        cut = len(data) - keep
-        data = data[:keep]
-    records = []
-    for lineno, raw in enumerate(data.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise SampleError(
-                f"{path}:{lineno}: not a JSON record ({err}); the output file is damaged, "
-                "repair or remove that line before resuming"
-            ) from None
-        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-            raise SampleError(f"{path}:{lineno}: record without a string 'id'")
-        records.append(record)
-    if cut:
-        log.warning("%s: cutting off a partial last line (%d bytes) left by a crash", path, cut)
-        with path.open("r+b") as f:
-            f.truncate(len(data))
-    return records, cut
-
-
-class JsonlAppender:
-    """Appends one JSON record per line; each line is one write, flushed (and fsynced)."""
-
-    def __init__(self, path: str | os.PathLike[str], fsync: bool = True) -> None:
-        self.path = Path(path)
-        self.fsync = fsync
-        self._f: IO[bytes] | None = None
-
-    def __enter__(self) -> JsonlAppender:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = self.path.open("ab")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self._f is None:
-            raise RuntimeError(f"{self.path} is not open")
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        self._f.write(line)
-        self._f.flush()
-        if self.fsync:
-            os.fsync(self._f.fileno())
+    contents = read_log(path)
+    if contents.bad:
+        lineno, why = contents.bad[0]
+        raise SampleError(
+            f"{path}:{lineno}: {why}; the output file is damaged, repair or remove that "
+            "line before resuming"
+        )
+    return contents.records, cut_torn_tail(path, contents)
 
 
 # --- the runner ------------------------------------------------------------------------------

@@ -8,13 +8,14 @@ A run folder holds::
     summary.json        metrics over every line of predictions.jsonl
     summary.md          the same as Markdown tables
 
-`PredictionLog` owns ``predictions.jsonl``. Opening it reads the rows already there,
-drops a line left half-written by a crash (and any other line that is not a JSON object
-with an ``id``), rewrites the file without them when needed so that new rows never land
-on a broken line, and keeps the first row of an id that appears twice. With several
-processes, rank ``r > 0`` appends to ``predictions.rank<r>.jsonl``; `merge_rank_files`
-folds those into the main file (first row of an id wins) and deletes them, and opening
-the log also reads rank files a killed multi-process run left behind.
+`PredictionLog` owns ``predictions.jsonl``, a `vthinker.jsonl_log` log. Opening it reads
+the rows already there, cuts off a last line left half-written by a crash (never trusted,
+even when it parses), drops any other line that is not a JSON object with an ``id``
+(rewriting the file without them, so new rows never land on a broken line) and keeps the
+first row of an id that appears twice. With several processes, rank ``r > 0`` appends
+to ``predictions.rank<r>.jsonl``; `merge_rank_files` folds those into the main file (first
+row of an id wins) and deletes them, and opening the log also reads rank files a killed
+multi-process run left behind.
 
 `check_settings` compares the settings of a resumed run with ``run.json`` so a rerun
 with another model, frame count or decoding setting cannot silently mix its rows with
@@ -25,10 +26,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from vthinker.jsonl_log import append_record, cut_torn_tail, read_log, rewrite_log
 
 log = logging.getLogger(__name__)
 
@@ -59,28 +60,6 @@ def _rank_files(run_dir: Path) -> list[Path]:
     return sorted(run_dir.glob(f"{stem}.rank*{suffix}"))
 
 
-def _read_file(path: Path) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
-    """Rows of one JSONL file and the ``(line, reason)`` of every line that is not a row."""
-    rows: list[dict[str, Any]] = []
-    bad: list[tuple[int, str]] = []
-    if not path.is_file():
-        return rows, bad
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as err:
-                bad.append((lineno, f"not a JSON line ({err})"))
-                continue
-            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-                bad.append((lineno, "not a JSON object with a string 'id'"))
-                continue
-            rows.append(row)
-    return rows, bad
-
-
 def read_rows(run_dir: str | Path) -> list[dict[str, Any]]:
     """Every row of a run folder (main file then rank files), one per id, first wins.
 
@@ -91,24 +70,16 @@ def read_rows(run_dir: str | Path) -> list[dict[str, Any]]:
     seen: set[str] = set()
     out: list[dict[str, Any]] = []
     for path in [run_dir / PREDICTIONS, *_rank_files(run_dir)]:
-        rows, bad = _read_file(path)
-        for lineno, why in bad:
+        contents = read_log(path)
+        for lineno, why in contents.bad:
             log.warning("%s:%d: ignored: %s", path, lineno, why)
-        for row in rows:
+        if contents.torn:
+            log.warning("%s: ignored: a partial last line left by a crash", path)
+        for row in contents.records:
             if row["id"] not in seen:
                 seen.add(row["id"])
                 out.append(row)
     return out
-
-
-def _write_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def merge_rank_files(run_dir: str | Path) -> int:
@@ -122,9 +93,9 @@ def merge_rank_files(run_dir: str | Path) -> int:
     if not ranks:
         return 0
     main = run_dir / PREDICTIONS
-    before = {r["id"] for r in _read_file(main)[0]}
+    before = {r["id"] for r in read_log(main).records}
     rows = read_rows(run_dir)
-    _write_atomic(main, rows)
+    rewrite_log(main, rows)
     for path in ranks:
         path.unlink()
     return sum(r["id"] not in before for r in rows)
@@ -154,25 +125,20 @@ class PredictionLog:
 
     def _repair(self, drop_skipped: bool) -> None:
         """Rewrite this process's file without broken lines, duplicate ids or dropped rows."""
-        rows, bad = _read_file(self.path)
-        for lineno, why in bad:
+        contents = read_log(self.path)
+        for lineno, why in contents.bad:
             log.warning("%s:%d: dropped: %s", self.path, lineno, why)
         seen: set[str] = set()
         keep = []
-        for row in rows:
+        for row in contents.records:
             if row["id"] in seen or (drop_skipped and row.get("status") == "skipped"):
                 continue
             seen.add(row["id"])
             keep.append(row)
-        if bad or len(keep) != len(rows):
-            _write_atomic(self.path, keep)
-        elif self.path.is_file() and self.path.stat().st_size:
-            # A last line without its newline (killed between the two writes) would glue
-            # the next row onto it.
-            with self.path.open("rb") as f:
-                f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":
-                    _write_atomic(self.path, keep)
+        if contents.bad or len(keep) != len(contents.records):
+            rewrite_log(self.path, keep)  # also leaves out a torn last line
+        else:
+            cut_torn_tail(self.path, contents)
 
     @property
     def ids(self) -> set[str]:
@@ -184,11 +150,7 @@ class PredictionLog:
 
     def append(self, row: dict[str, Any]) -> None:
         """Write one row and make it durable before returning."""
-        line = json.dumps(row, ensure_ascii=False) + "\n"
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        append_record(self.path, row)
         self.rows.append(row)
         self._ids.add(row["id"])
 
