@@ -13,12 +13,13 @@ writes, in ``output_dir``:
   trace-attempt histograms; endpoint requests, retries, cache hits, tokens and estimated
   cost; bad input records. Also printed at the end.
 
-Both JSONL files are append-only, one ``write`` + flush (+ fsync) per finished sample, in
-the order samples finish. **Resuming:** a restart reads them back, skips every id already
-accepted or rejected and processes the rest; a last line cut by a crash (no trailing
-newline) is detected and cut off the file first, so that sample is simply done again. With
-``cache_dir`` every LLM reply already received is served from disk, so a resumed run pays
-for nothing twice.
+Both JSONL files are append-only `vthinker.jsonl_log` logs, one ``write`` + flush (+ fsync)
+per finished sample, in the order samples finish (records: `vthinker.curation.outputs`;
+report: `vthinker.curation.report`). **Resuming:** a restart reads them back, skips every
+id already accepted or rejected and processes the rest; a last line cut by a crash (no
+trailing newline) is detected and cut off the file first, so that sample is simply done
+again. With ``cache_dir`` every LLM reply already received is served from disk, so a
+resumed run pays for nothing twice.
 
 **Failures** are not rejections: a sample whose LLM call fails for good (retries
 exhausted, HTTP 400, …) or that hits an unexpected error is written nowhere, counted as
@@ -36,15 +37,24 @@ import os
 import sys
 import time
 import traceback
-from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vthinker.curation.outputs import (
+    ACCEPTED_FILE,
+    REJECTED_FILE,
+    REPORT_FILE,
+    Outcome,
+    accepted_record,
+    recover_jsonl,
+    rejected_record,
+)
+from vthinker.curation.report import RunState, build_report, format_report, progress_postfix
 from vthinker.curation.steps import CurationContext, Reject, SampleLog, Step
 from vthinker.data.schema import ReadReport, SampleError, VideoSample, iter_jsonl
-from vthinker.jsonl_log import JsonlAppender, cut_torn_tail, read_log
+from vthinker.jsonl_log import JsonlAppender
 from vthinker.llm.client import ChatClient, Endpoint, LLMError
 
 log = logging.getLogger(__name__)
@@ -57,71 +67,28 @@ __all__ = [
     "CurationStopped",
     "JsonlAppender",
     "build_parser",
+    "format_report",
     "main",
     "recover_jsonl",
+    "runner_from_args",
 ]
-
-ACCEPTED_FILE = "accepted.jsonl"
-REJECTED_FILE = "rejected.jsonl"
-REPORT_FILE = "report.json"
 
 
 class CurationStopped(RuntimeError):
     """The run stopped early (too many failures in a row); the report says why."""
 
 
-# --- append-only outputs ---------------------------------------------------------------------
-
-
-def recover_jsonl(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], int]:
-    """Read an output file of the runner back, repairing what a crash can leave.
-
-    A last line without its newline is a write cut short by a crash: it is cut off the
-    file (so the next append starts on a fresh line) and its sample counts as not done.
-
-    Returns:
-        The records, and the number of bytes cut off (0 when the file was intact or absent).
-
-    Raises:
-        SampleError: for a complete line that is not a JSON object with an ``id``
-            (naming the file and line); the file is then left untouched.
-    """
-    contents = read_log(path)
-    if contents.bad:
-        lineno, why = contents.bad[0]
-        raise SampleError(
-            f"{path}:{lineno}: {why}; the output file is damaged, repair or remove that "
-            "line before resuming"
-        )
-    return contents.records, cut_torn_tail(path, contents)
-
-
 # --- the runner ------------------------------------------------------------------------------
 
 
 @dataclass
-class _Outcome:
-    sample: VideoSample
-    input_file: str
-    video_path: Path
-    log: SampleLog
-    accepted: VideoSample | None = None
-    reject: Reject | None = None
-    error: str | None = None
+class _LoopState:
+    """Bookkeeping of `CurationRunner._loop`."""
+
+    exhausted: bool = False
+    consecutive: int = 0
+    stop: str | None = None
     fatal: LLMError | None = None
-
-
-@dataclass
-class _RunState:
-    input_source: dict[str, str] = field(default_factory=dict)
-    read_reports: list[ReadReport] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
-    rejected: dict[str, dict[str, Any]] = field(default_factory=dict)
-    failures: dict[str, str] = field(default_factory=dict)
-    new_accepted: int = 0
-    new_rejected: int = 0
-    repaired_bytes: int = 0
 
 
 class CurationRunner:
@@ -222,7 +189,7 @@ class CurationRunner:
         return os.path.relpath(video_path.absolute(), self.output_dir.absolute())
 
     def _iter_inputs(
-        self, state: _RunState, tick: Callable[[int], Any]
+        self, state: RunState, tick: Callable[[int], Any]
     ) -> Iterator[tuple[VideoSample, str, Path]]:
         """Input samples still to do; counts every sample seen into ``state`` and calls
         ``tick(n)`` for input lines that need no work (bad, duplicate, already done)."""
@@ -260,8 +227,8 @@ class CurationRunner:
 
     # --- one sample ---
 
-    async def _process(self, sample: VideoSample, input_file: str, video_path: Path) -> _Outcome:
-        out = _Outcome(sample, input_file, video_path, SampleLog(video_path=video_path))
+    async def _process(self, sample: VideoSample, input_file: str, video_path: Path) -> Outcome:
+        out = Outcome(sample, input_file, video_path, SampleLog(video_path=video_path))
         current = sample
         try:
             for step in self.steps:
@@ -286,32 +253,6 @@ class CurationRunner:
             out.error = f"{type(err).__name__}: {err}"
         return out
 
-    def _accepted_record(self, out: _Outcome) -> dict[str, Any]:
-        assert out.accepted is not None
-        record = out.accepted.to_dict()
-        record["video"] = self._output_video(out.sample, out.video_path)
-        record["meta"] = dict(record.get("meta") or {})
-        record["meta"]["curation"] = {
-            "steps": out.log.steps,
-            "trace_attempts": out.log.trace_attempts,
-            "verifier_answers": out.log.verifier_answers,
-            "models": {s.name: s.describe() for s in self.steps if s.name in out.log.steps},
-        }
-        return record
-
-    def _rejected_record(self, out: _Outcome) -> dict[str, Any]:
-        assert out.reject is not None
-        return {
-            "id": out.sample.id,
-            "source": out.sample.source or "unknown",
-            "reason": out.reject.reason,
-            "detail": out.reject.detail,
-            "trace_attempts": out.log.trace_attempts,
-            "steps": out.log.steps,
-            "input": out.input_file,
-            "sample": out.sample.to_dict(),
-        }
-
     # --- the loop ---
 
     async def run_async(self) -> dict[str, Any]:
@@ -324,17 +265,7 @@ class CurationRunner:
             endpoint = getattr(client, "endpoint", None)
             if endpoint is not None:
                 endpoint.api_key()  # fail before any work when a key variable is unset
-        state = _RunState()
-        acc, cut_a = recover_jsonl(self.accepted_path)
-        rej, cut_r = recover_jsonl(self.rejected_path)
-        state.repaired_bytes = cut_a + cut_r
-        state.accepted = {r["id"]: r for r in acc}
-        state.rejected = {r["id"]: r for r in rej}
-        both = set(state.accepted) & set(state.rejected)
-        if both:
-            raise SampleError(
-                f"{self.output_dir}: id(s) both accepted and rejected: {sorted(both)[:5]}"
-            )
+        state = self._resume_state()
         stop: str | None = None
         fatal: LLMError | None = None
         bar = self._progress_bar()
@@ -351,81 +282,110 @@ class CurationRunner:
             if bar is not None:
                 bar.close()
             await ctx.close()
-            report = self._report(state, ctx, stop, time.monotonic() - started)
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            self.report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-            if self.progress or stop:
-                print(format_report(report), file=sys.stderr)
+            report = self._write_report(state, ctx, stop, time.monotonic() - started)
         if fatal is not None:
             raise fatal
         if stop is not None:
             raise CurationStopped(f"curation stopped: {stop}")
         return report
 
+    def _resume_state(self) -> RunState:
+        """The state with the records already on disk (a torn last line cut off)."""
+        state = RunState()
+        acc, cut_a = recover_jsonl(self.accepted_path)
+        rej, cut_r = recover_jsonl(self.rejected_path)
+        state.repaired_bytes = cut_a + cut_r
+        state.accepted = {r["id"]: r for r in acc}
+        state.rejected = {r["id"]: r for r in rej}
+        both = set(state.accepted) & set(state.rejected)
+        if both:
+            raise SampleError(
+                f"{self.output_dir}: id(s) both accepted and rejected: {sorted(both)[:5]}"
+            )
+        return state
+
     async def _loop(
         self,
-        state: _RunState,
+        state: RunState,
         acc_w: JsonlAppender,
         rej_w: JsonlAppender,
         bar: Any,
         ctx: CurationContext,
     ) -> tuple[str | None, LLMError | None]:
+        """Keep up to ``max_in_flight`` samples running and write each as it finishes."""
         inputs = self._iter_inputs(state, bar.update if bar is not None else lambda n: None)
-        pending: set[asyncio.Task[_Outcome]] = set()
-        exhausted = False
-        consecutive = 0
-        stop: str | None = None
-        fatal: LLMError | None = None
+        pending: set[asyncio.Task[Outcome]] = set()
+        loop = _LoopState()
         try:
             while True:
-                while not exhausted and stop is None and len(pending) < self.max_in_flight:
-                    item = next(inputs, None)
-                    if item is None:
-                        exhausted = True
-                        break
-                    pending.add(asyncio.create_task(self._process(*item)))
+                self._start_more(pending, inputs, loop)
                 if not pending:
                     break
                 finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in finished:
-                    out = task.result()
-                    sid = out.sample.id
-                    if out.accepted is not None:
-                        record = self._accepted_record(out)
-                        acc_w.write(record)
-                        state.accepted[sid] = record
-                        state.new_accepted += 1
-                        consecutive = 0
-                    elif out.reject is not None:
-                        record = self._rejected_record(out)
-                        rej_w.write(record)
-                        state.rejected[sid] = record
-                        state.new_rejected += 1
-                        consecutive = 0
-                    else:
-                        state.failures[sid] = out.error or "unknown error"
-                        consecutive += 1
-                        log.warning("sample %r failed (retried next run): %s", sid, out.error)
-                        if out.fatal is not None and fatal is None:
-                            fatal = out.fatal
-                            stop = f"endpoint refused the request: {out.fatal}"
-                        elif consecutive >= self.max_consecutive_errors and stop is None:
-                            stop = (
-                                f"{consecutive} samples failed in a row (last: {out.error}); "
-                                "is the endpoint up?"
-                            )
+                    self._finish(task.result(), state, loop, acc_w, rej_w)
                     if bar is not None:
                         bar.update(1)
-                        bar.set_postfix_str(self._postfix(state, ctx), refresh=False)
+                        bar.set_postfix_str(progress_postfix(state, ctx.clients), refresh=False)
         finally:
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-        if stop is not None:
+        if loop.stop is not None:
             for _ in inputs:  # count the samples left undone as pending in the report
                 pass
-        return stop, fatal
+        return loop.stop, loop.fatal
+
+    def _start_more(
+        self,
+        pending: set[asyncio.Task[Outcome]],
+        inputs: Iterator[tuple[VideoSample, str, Path]],
+        loop: _LoopState,
+    ) -> None:
+        """Start samples until ``max_in_flight`` run, the inputs end or the run stops."""
+        while not loop.exhausted and loop.stop is None and len(pending) < self.max_in_flight:
+            item = next(inputs, None)
+            if item is None:
+                loop.exhausted = True
+                return
+            pending.add(asyncio.create_task(self._process(*item)))
+
+    def _finish(
+        self,
+        out: Outcome,
+        state: RunState,
+        loop: _LoopState,
+        acc_w: JsonlAppender,
+        rej_w: JsonlAppender,
+    ) -> None:
+        """Write a finished sample, or count its failure (and decide whether to stop)."""
+        sid = out.sample.id
+        if out.accepted is not None:
+            video = self._output_video(out.sample, out.video_path)
+            record = accepted_record(out, video, self.steps)
+            acc_w.write(record)
+            state.accepted[sid] = record
+            state.new_accepted += 1
+            loop.consecutive = 0
+        elif out.reject is not None:
+            record = rejected_record(out)
+            rej_w.write(record)
+            state.rejected[sid] = record
+            state.new_rejected += 1
+            loop.consecutive = 0
+        else:
+            state.failures[sid] = out.error or "unknown error"
+            loop.consecutive += 1
+            log.warning("sample %r failed (retried next run): %s", sid, out.error)
+            if out.fatal is not None and loop.fatal is None:
+                loop.fatal = out.fatal
+                loop.stop = f"endpoint refused the request: {out.fatal}"
+            elif loop.consecutive >= self.max_consecutive_errors and loop.stop is None:
+                loop.stop = (
+                    f"{loop.consecutive} samples failed in a row (last: {out.error}); "
+                    "is the endpoint up?"
+                )
 
     # --- progress and report ---
 
@@ -436,150 +396,18 @@ class CurationRunner:
 
         return tqdm(total=self._count_inputs(), unit="sample", desc="curate", dynamic_ncols=True)
 
-    @staticmethod
-    def _postfix(state: _RunState, ctx: CurationContext) -> str:
-        acc, rej = len(state.accepted), len(state.rejected)
-        rate = acc / (acc + rej) if acc + rej else 0.0
-        retries = sum(c.retries for c in ctx.clients)
-        tokens = sum(c.usage.total_tokens for c in ctx.clients)
-        cost = sum(c.cost for c in ctx.clients)
-        return (
-            f"acc={acc} rej={rej} fail={len(state.failures)} rate={rate:.0%} "
-            f"retries={retries} tok={tokens} cost=${cost:.4f}"
-        )
-
-    def _report(
-        self, state: _RunState, ctx: CurationContext, stop: str | None, elapsed: float
+    def _write_report(
+        self, state: RunState, ctx: CurationContext, stop: str | None, elapsed: float
     ) -> dict[str, Any]:
-        sources: dict[str, dict[str, Any]] = defaultdict(
-            lambda: {
-                "in": 0,
-                "accepted": 0,
-                "rejected": 0,
-                "rejected_by_reason": Counter(),
-                "failed": 0,
-                "pending": 0,
-                "attempts": {"accepted": Counter(), "rejected": Counter()},
-            }
+        """Build the report, write ``report.json`` and print it (always when stopped)."""
+        report = build_report(
+            state, ctx.clients, stop, elapsed, output_dir=self.output_dir, inputs=self.inputs
         )
-        for sid, source in state.input_source.items():
-            s = sources[source]
-            s["in"] += 1
-            if sid in state.accepted:
-                s["accepted"] += 1
-                n = (
-                    (state.accepted[sid].get("meta") or {})
-                    .get("curation", {})
-                    .get("trace_attempts", 0)
-                )
-                s["attempts"]["accepted"][str(n)] += 1
-            elif sid in state.rejected:
-                r = state.rejected[sid]
-                s["rejected"] += 1
-                s["rejected_by_reason"][r.get("reason", "unknown")] += 1
-                s["attempts"]["rejected"][str(r.get("trace_attempts", 0))] += 1
-            elif sid in state.failures:
-                s["failed"] += 1
-            else:
-                s["pending"] += 1
-        out_sources = {}
-        for name in sorted(sources):
-            s = sources[name]
-            finished = s["accepted"] + s["rejected"]
-            out_sources[name] = {
-                **s,
-                "rejected_by_reason": dict(sorted(s["rejected_by_reason"].items())),
-                "acceptance_rate": s["accepted"] / finished if finished else None,
-                "attempts": {k: dict(sorted(v.items())) for k, v in s["attempts"].items()},
-            }
-        totals = {
-            k: sum(s[k] for s in out_sources.values())
-            for k in ("in", "accepted", "rejected", "failed", "pending")
-        }
-        finished = totals["accepted"] + totals["rejected"]
-        totals["acceptance_rate"] = totals["accepted"] / finished if finished else None
-        endpoints = {}
-        for c in ctx.clients:
-            endpoints[c.label if hasattr(c, "label") else c.endpoint.label] = {
-                "requests": c.requests,
-                "retries": c.retries,
-                "cache_hits": c.cache_hits,
-                "prompt_tokens": c.usage.prompt_tokens,
-                "completion_tokens": c.usage.completion_tokens,
-                "cost": round(c.cost, 6),
-            }
-        bad = [
-            {"file": r.path, "line": line, "reason": why}
-            for r in state.read_reports
-            for line, why in r.skipped
-        ]
-        return {
-            "output_dir": str(self.output_dir),
-            "accepted_file": str(self.accepted_path),
-            "rejected_file": str(self.rejected_path),
-            "complete": stop is None and totals["failed"] == 0 and totals["pending"] == 0,
-            "stopped": stop,
-            "elapsed_s": round(elapsed, 3),
-            "this_run": {
-                "accepted": state.new_accepted,
-                "rejected": state.new_rejected,
-                "failed": len(state.failures),
-            },
-            "totals": totals,
-            "sources": out_sources,
-            "failures": [{"id": k, "error": v} for k, v in sorted(state.failures.items())],
-            "endpoints": endpoints,
-            "cost": round(sum(e["cost"] for e in endpoints.values()), 6),
-            "inputs": {
-                "files": self.inputs,
-                "bad_records": bad,
-                "duplicate_ids": state.duplicates,
-                "repaired_partial_bytes": state.repaired_bytes,
-            },
-        }
-
-
-def format_report(report: dict[str, Any]) -> str:
-    """The report as a few lines of text."""
-    t = report["totals"]
-    rate = t["acceptance_rate"]
-    lines = [
-        f"curation: {t['in']} in, {t['accepted']} accepted, {t['rejected']} rejected, "
-        f"{t['failed']} failed, {t['pending']} pending"
-        + (f" (acceptance {rate:.1%})" if rate is not None else ""),
-    ]
-    for name, s in report["sources"].items():
-        reasons = ", ".join(f"{k} {v}" for k, v in s["rejected_by_reason"].items()) or "-"
-        attempts = ", ".join(f"{k}:{v}" for k, v in s["attempts"]["accepted"].items()) or "-"
-        lines.append(
-            f"  {name}: in {s['in']}, accepted {s['accepted']}, rejected {s['rejected']} "
-            f"({reasons}), failed {s['failed']}, trace attempts of accepted {attempts}"
-        )
-    for label, e in report["endpoints"].items():
-        lines.append(
-            f"  {label}: {e['requests']} requests, {e['retries']} retries, "
-            f"{e['cache_hits']} cached, {e['prompt_tokens']}+{e['completion_tokens']} tokens, "
-            f"${e['cost']:.4f}"
-        )
-    bad = report["inputs"]["bad_records"]
-    if bad:
-        lines.append(
-            f"  skipped {len(bad)} bad input record(s), e.g. {bad[0]['file']}:"
-            f"{bad[0]['line']}: {bad[0]['reason']}"
-        )
-    if report["failures"]:
-        lines.append(
-            f"  {len(report['failures'])} failed sample(s) will be retried on the "
-            f"next run, e.g. {report['failures'][0]['id']}: "
-            f"{report['failures'][0]['error']}"
-        )
-    if report["stopped"]:
-        lines.append(f"  stopped early: {report['stopped']}")
-    lines.append(
-        f"  outputs: {report['accepted_file']}, {report['rejected_file']}; report: "
-        f"{Path(report['output_dir']) / REPORT_FILE}"
-    )
-    return "\n".join(lines)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        if self.progress or stop:
+            print(format_report(report), file=sys.stderr)
+        return report
 
 
 # --- command line ----------------------------------------------------------------------------
