@@ -108,7 +108,21 @@ def validate_question(
     question = data["question"]
     if not isinstance(question, str) or not question.strip():
         raise OutputError("'question' must be a non-empty string")
-    raw = data["options"]
+    options = _options(data["options"], min_options, max_options)
+    normed = [normalize_text(o) for o in options]
+    letter = _answer_letter(data["answer"], normed)
+    chosen = _segments(data["segments"], len(captions), min_segments)
+    _check_not_in_one_caption(normed[LETTERS.index(letter)], letter, captions)
+    return SynthesizedQuestion(
+        question=question.strip(),
+        options=options,
+        answer=letter,
+        segments=[s - 1 for s in chosen],
+    )
+
+
+def _options(raw: Any, min_options: int, max_options: int) -> list[str]:
+    """Option texts without letter prefixes: non-empty, distinct after `normalize_text`."""
     if not isinstance(raw, list) or not all(isinstance(o, str) for o in raw):
         raise OutputError("'options' must be a list of strings")
     if not min_options <= len(raw) <= max_options:
@@ -124,7 +138,11 @@ def validate_question(
                     f"options {LETTERS[j]} and {LETTERS[i]} are the same; all options must "
                     "be distinct"
                 )
-    answer = data["answer"]
+    return options
+
+
+def _answer_letter(answer: Any, normed: list[str]) -> str:
+    """The correct option's letter: a bare letter, ``"(C)"``, or one option's exact text."""
     if not isinstance(answer, str):
         raise OutputError("'answer' must be one option letter as a string, e.g. \"B\"")
     m = _ANSWER_LETTER.match(answer)
@@ -134,39 +152,41 @@ def validate_question(
         letter = LETTERS[normed.index(normalize_text(answer))]
     else:
         raise OutputError(f"'answer' must be exactly one option letter, got {answer!r}")
-    if letter not in LETTERS[: len(options)]:
+    if letter not in LETTERS[: len(normed)]:
         raise OutputError(
             f"answer {letter} is not one of the option letters {LETTERS[0]}-"
-            f"{LETTERS[len(options) - 1]}"
+            f"{LETTERS[len(normed) - 1]}"
         )
-    segs = data["segments"]
+    return letter
+
+
+def _segments(segs: Any, num_captions: int, min_segments: int) -> list[int]:
+    """The distinct 1-based segment numbers, sorted (at least ``min_segments``)."""
     if (
         not isinstance(segs, list)
         or not segs
         or not all(isinstance(s, int) and not isinstance(s, bool) for s in segs)
     ):
         raise OutputError("'segments' must be a list of segment numbers, e.g. [1, 3]")
-    bad = [s for s in segs if not 1 <= s <= len(captions)]
+    bad = [s for s in segs if not 1 <= s <= num_captions]
     if bad:
-        raise OutputError(f"segment number(s) {bad} do not exist (there are {len(captions)})")
+        raise OutputError(f"segment number(s) {bad} do not exist (there are {num_captions})")
     chosen = sorted(set(segs))
     if len(chosen) < min_segments:
         raise OutputError(
             f"the question must need at least {min_segments} different segments, got {chosen}"
         )
-    correct = normed[LETTERS.index(letter)]
+    return chosen
+
+
+def _check_not_in_one_caption(correct: str, letter: str, captions: Sequence[str]) -> None:
+    """The correct option's (normalized) text must not occur in any single caption."""
     for k, caption in enumerate(captions, start=1):
         if correct and re.search(rf"\b{re.escape(correct)}\b", normalize_text(caption)):
             raise OutputError(
                 f"the correct option ({letter}) is written verbatim in segment {k}'s caption; "
                 "the answer must need several segments, not one"
             )
-    return SynthesizedQuestion(
-        question=question.strip(),
-        options=options,
-        answer=letter,
-        segments=[s - 1 for s in chosen],
-    )
 
 
 def validate_captions(data: Any, num_windows: int) -> list[str]:
