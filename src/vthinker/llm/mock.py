@@ -180,47 +180,63 @@ class MockChatServer:
             h.connection.shutdown(socket.SHUT_RDWR)
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        body = self._read_body(h)
+        if body is None:
+            return
+        key = request_key(self.base_url, body)
+        with self._lock:
+            self.bodies[key] = body
+        fault = self._next_fault(key)
+        if fault is not None and self._inject(h, fault):
+            return
+        self._reply(h, body, key, wrong=fault == "wrong")
+
+    def _read_body(self, h: BaseHTTPRequestHandler) -> dict[str, Any] | None:
+        """The request's JSON body, or None after answering a bad path, body or key."""
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length)
         if not h.path.rstrip("/").endswith("/chat/completions"):
             self._send(h, 404, b'{"error": {"message": "not found"}}')
-            return
+            return None
         try:
             body = json.loads(raw)
         except json.JSONDecodeError:
             self._send(h, 400, b'{"error": {"message": "body is not JSON"}}')
-            return
+            return None
         if self.api_key is not None:
             auth = h.headers.get("Authorization", "")
             if auth != f"Bearer {self.api_key}":
                 sent = auth.removeprefix("Bearer ")
                 msg = json.dumps({"error": {"message": f"Incorrect API key provided: {sent}"}})
                 self._send(h, 401, msg.encode())
-                return
-        key = request_key(self.base_url, body)
-        with self._lock:
-            self.bodies[key] = body
-        fault = self._next_fault(key)
+                return None
+        return body
+
+    def _inject(self, h: BaseHTTPRequestHandler, fault: str) -> bool:
+        """Answer with ``fault``; False for ``"wrong"``, which is a normal (wrong) reply."""
         if fault == "429":
             self._send(
                 h, 429, b'{"error": {"message": "rate limited"}}', {"Retry-After": self.retry_after}
             )
-            return
-        if fault == "500":
+        elif fault == "500":
             self._send(h, 500, b'{"error": {"message": "internal error"}}')
-            return
-        if fault == "hang":
+        elif fault == "hang":
             self._stop.wait(self.hang_s)
             self._drop(h)
-            return
-        if fault == "drop":
+        elif fault == "drop":
             self._drop(h)
-            return
-        if fault == "malformed":
+        elif fault == "malformed":
             self._send(h, 200, b'{"id": "mock", "choices": [{"message": {"content": "tru')
-            return
+        else:
+            return False
+        return True
+
+    def _reply(
+        self, h: BaseHTTPRequestHandler, body: dict[str, Any], key: str, wrong: bool
+    ) -> None:
+        """A chat completion with the responder's content."""
         try:
-            content = self.responder(body, fault == "wrong")
+            content = self.responder(body, wrong)
         except Exception as err:  # a responder bug: make it visible to the test
             self.errors.append(f"{type(err).__name__}: {err}")
             self._send(h, 500, json.dumps({"error": {"message": str(err)}}).encode())
