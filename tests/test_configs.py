@@ -10,8 +10,11 @@ intended change to a config or to a default of ours, rewrite them with
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import inspect
+import io
 import os
 from pathlib import Path
 
@@ -24,12 +27,35 @@ ROOT = Path(__file__).resolve().parents[1]
 # Curation configs are not Trainer configs: tests/test_curation_configs.py parses and
 # instantiates them with `vthinker curate`'s own parser.
 # configs/prompts/ holds prompt templates that configs name by path (tested below).
-CONFIGS = sorted(
+# Files named base*.yaml are layers that other configs name with `config: base….yaml` (a
+# config's `config:` key applies that file first, then the config's own keys); they are
+# not configs to run by themselves: every config layered over them is checked instead.
+_YAMLS = sorted(
     p
     for p in (ROOT / "configs").rglob("*.yaml")
     if "curation" not in p.parts and "prompts" not in p.parts
 )
+CONFIGS = [p for p in _YAMLS if not p.name.startswith("base")]
+BASES = [p for p in _YAMLS if p.name.startswith("base")]
 PROMPTS = sorted((ROOT / "configs/prompts").glob("*.yaml"))
+
+
+def _layers(path: Path) -> list[Path]:
+    """`path` and the files it is layered over (its `config:` key, theirs, …), in that
+    order."""
+    out = [path]
+    while base := (yaml.safe_load(out[-1].read_text()) or {}).get("config"):
+        out.append((out[-1].parent / base).resolve())
+    return out
+
+
+def _layered_text(path: Path) -> str:
+    return "\n".join(p.read_text() for p in _layers(path))
+
+
+def test_every_base_is_used():
+    used = {p for c in CONFIGS for p in _layers(c)[1:]}
+    assert set(BASES) <= used, sorted(map(str, set(BASES) - used))
 
 
 @pytest.mark.parametrize("path", PROMPTS, ids=lambda p: p.stem)
@@ -51,8 +77,8 @@ def test_prompt_files_are_prompt_templates(path):
         else [ROOT / "configs/demo" / path.name]
     )
     assert users
-    for config in users:
-        assert f"prompt: ../prompts/{path.name}" in config.read_text(), config
+    for config in users:  # the prompt is named in the config or in a base it is layered on
+        assert f"prompt: ../prompts/{path.name}" in _layered_text(config), config
 
 
 def test_configs_exist():
@@ -100,7 +126,8 @@ def _without_upstream_defaults(node, defaults: dict | None = None):
     return out
 
 
-def resolved(path: Path, capsys) -> tuple[str, dict]:
+@functools.cache
+def resolved(path: Path) -> tuple[str, dict]:
     """The `--print_config` text of `path` and its settings without upstream defaults."""
     from lightning import Trainer
 
@@ -108,10 +135,11 @@ def resolved(path: Path, capsys) -> tuple[str, dict]:
     if "trainer" in path.parts:
         # Trainer configs are layered over a recipe (their header says how).
         args[1:1] = ["--config", str(ROOT / "configs/grpo/video_thinker_7b.yaml")]
-    with pytest.raises(SystemExit) as exc:
+    out = io.StringIO()
+    with pytest.raises(SystemExit) as exc, contextlib.redirect_stdout(out):
         cli(args)
     assert exc.value.code in (0, None)
-    printed = capsys.readouterr().out
+    printed = out.getvalue()
     full = yaml.safe_load(printed)
     settings = {k: full[k] for k in ("seed_everything", "model", "data") if k in full}
     settings["trainer"] = _without_upstream_defaults(
@@ -124,8 +152,8 @@ def resolved(path: Path, capsys) -> tuple[str, dict]:
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "configs")))
-def test_config_parses(path, capsys):
-    printed, settings = resolved(path, capsys)
+def test_config_parses(path):
+    printed, settings = resolved(path)
     snapshot = SNAPSHOTS / path.relative_to(ROOT / "configs")
     if os.environ.get("VTHINKER_UPDATE_SNAPSHOTS"):
         snapshot.parent.mkdir(parents=True, exist_ok=True)
@@ -135,24 +163,24 @@ def test_config_parses(path, capsys):
         f"{path} resolves to other settings than {snapshot} records"
     )
     assert "class_path: vthinker." in printed
-    if "trainer" in path.parts:
-        strategy = yaml.safe_load(path.read_text())["trainer"]["strategy"]["class_path"]
-        assert f"class_path: {strategy}" in printed
-    if "prompt: ../prompts/" in path.read_text():  # the prompt file is read in
-        name = path.read_text().split("prompt: ../prompts/")[1].split()[0]
+    if "trainer" in path.parts:  # the trainer config's strategy wins over the recipe's
+        strategy = _layered_text(path).split("class_path: lightning.pytorch.strategies.")[1]
+        assert settings["trainer"]["strategy"]["class_path"].endswith(strategy.split()[0])
+    if "prompt: ../prompts/" in _layered_text(path):  # the prompt file is read in
+        name = _layered_text(path).split("prompt: ../prompts/")[1].split()[0]
         system = yaml.safe_load((ROOT / "configs/prompts" / name).read_text())["system"]
         assert " ".join(system.split()[:4]) in printed
 
 
-TRAINING_CONFIGS = sorted((ROOT / "configs/grpo").glob("*.yaml")) + sorted(
-    (ROOT / "configs/demo").glob("*.yaml")
-)
+TRAINING_CONFIGS = [
+    p for p in CONFIGS if p.relative_to(ROOT / "configs").parts[0] in ("grpo", "demo")
+]
 # configs/demo/grpo.yaml is being edited in another change; it needs `strict: true` too.
 STRICT_PENDING = {"demo/grpo.yaml"}
 
 
 def _accuracy_rewards(path: Path) -> list[dict]:
-    model = (yaml.safe_load(path.read_text()).get("model") or {}).get("init_args") or {}
+    model = (resolved(path)[1].get("model") or {}).get("init_args") or {}
     return [
         r.get("init_args") or {}
         for r in model.get("rewards") or []
@@ -180,7 +208,7 @@ def _strategy_from(name: str):
 
     parser = ArgumentParser()
     parser.add_argument("--strategy", type=Strategy)
-    cfg = yaml.safe_load((ROOT / f"configs/trainer/{name}.yaml").read_text())["trainer"]
+    cfg = resolved(ROOT / f"configs/trainer/{name}.yaml")[1]["trainer"]
     parsed = parser.parse_object({"strategy": cfg["strategy"]})
     return parser.instantiate_classes(parsed)["strategy"]
 
