@@ -1,9 +1,18 @@
-"""A local Hugging Face model behind the same ``chat`` call as `ChatClient`.
+"""Local Hugging Face chat models: one loader, and one behind the same ``chat`` call as
+`ChatClient`.
 
-The hindsight verifier can run in-process instead of behind an endpoint: `LocalChatModel`
-loads a causal LM or an image-text-to-text model (Qwen2.5-VL) through transformers' Auto
-classes from a local path or hub id, applies its chat template to text-only messages and
-generates. Calls run one at a time in a worker thread, so the event loop stays free.
+`load_local_model` is the one way vthinker loads a local chat model for text-only
+generation (the curation verifier here, `vthinker.rewards.HFJudge` above). Its fallback
+order, with ``model_class="auto"``: transformers' ``AutoModelForCausalLM`` first; a
+checkpoint whose architecture that class does not know (a ``ValueError``, e.g.
+Qwen2.5-VL) is loaded with ``AutoModelForImageTextToText`` and used text-only. The
+Qwen2.5-VL rotary-position fix (`vthinker.models.rope.install_published_rope`) is
+installed on whatever loads (a no-op for other families).
+
+`LocalChatModel` loads one that way from a local path or hub id, applies its chat
+template (the processor's for an image-text-to-text model, else the tokenizer's) to
+text-only messages and generates. Calls run one at a time in a worker thread, so the event
+loop stays free.
 """
 
 from __future__ import annotations
@@ -15,7 +24,10 @@ from typing import Any
 
 from vthinker.llm.client import ChatResult, Usage
 
-__all__ = ["LocalChatModel", "LocalModel"]
+__all__ = ["MODEL_CLASSES", "LoadedModel", "LocalChatModel", "LocalModel", "load_local_model"]
+
+MODEL_CLASSES = ("auto", "causal_lm", "image_text_to_text")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -26,7 +38,8 @@ class LocalModel:
         path: Local folder or hub id (loaded with ``from_pretrained``; nothing is downloaded
             when the folder exists).
         dtype: ``"auto"``, ``"float32"``, ``"bfloat16"`` or ``"float16"``.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, …
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, … or ``"auto"`` (the current CUDA
+            device if any, else CPU).
         max_new_tokens: Default generation length (a ``max_tokens`` param overrides it).
         trust_remote_code: Passed to ``from_pretrained``.
     """
@@ -38,7 +51,7 @@ class LocalModel:
     trust_remote_code: bool = False
 
     def __post_init__(self) -> None:
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
+        if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {self.dtype}")
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
@@ -46,6 +59,88 @@ class LocalModel:
     @property
     def label(self) -> str:
         return f"local:{self.path}"
+
+
+@dataclass
+class LoadedModel:
+    """What `load_local_model` loaded.
+
+    Attributes:
+        model: The model, on its device, in eval mode, without gradients.
+        tokenizer: Its tokenizer.
+        processor: With ``processor=True``: the ``AutoProcessor`` of an
+            image-text-to-text model, the tokenizer itself for a causal LM; else None.
+        model_class: ``"causal_lm"`` or ``"image_text_to_text"``: the Auto class that
+            loaded it.
+    """
+
+    model: Any
+    tokenizer: Any
+    processor: Any
+    model_class: str
+
+
+def _from_pretrained(path: str, model_class: str, kwargs: dict[str, Any]) -> tuple[Any, str]:
+    """The model by the fallback order (see the module docstring), and its Auto class."""
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+
+    if model_class != "image_text_to_text":
+        try:
+            return AutoModelForCausalLM.from_pretrained(path, **kwargs), "causal_lm"
+        except ValueError:  # not a causal-LM architecture
+            if model_class == "causal_lm":
+                raise
+    # Vision-language checkpoints (Qwen2.5-VL) answer text-only prompts too.
+    return AutoModelForImageTextToText.from_pretrained(path, **kwargs), "image_text_to_text"
+
+
+def load_local_model(
+    path: str,
+    *,
+    model_class: str = "auto",
+    dtype: str = "auto",
+    device: str = "auto",
+    trust_remote_code: bool = False,
+    processor: bool = False,
+) -> LoadedModel:
+    """Load a local Hugging Face chat model (and its tokenizer) for text-only generation.
+
+    Args:
+        path: Local folder or hub id (``from_pretrained``).
+        model_class: ``"auto"`` (the fallback order of the module docstring),
+            ``"causal_lm"`` or ``"image_text_to_text"`` (that Auto class only).
+        dtype: ``"auto"`` (the checkpoint's), ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        device: ``"auto"`` (the current CUDA device if any, else CPU), ``"cpu"``,
+            ``"cuda:1"``, …
+        trust_remote_code: Passed to ``from_pretrained``.
+        processor: Also load the processor of an image-text-to-text model
+            (``AutoProcessor``; its tokenizer becomes the tokenizer).
+    """
+    import torch
+    from transformers import AutoProcessor, AutoTokenizer
+
+    if model_class not in MODEL_CLASSES:
+        raise ValueError(f"unknown model_class {model_class!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {dtype}")
+    kwargs: dict[str, Any] = {
+        "trust_remote_code": trust_remote_code,
+        "dtype": dtype if dtype == "auto" else getattr(torch, dtype),
+    }
+    model, loaded_class = _from_pretrained(path, model_class, kwargs)
+    from vthinker.models.rope import install_published_rope
+
+    install_published_rope(model)  # Qwen2.5-VL positions after a video (models/rope.py)
+    if device == "auto":
+        device = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    model.eval()
+    model.requires_grad_(False)
+    if processor and loaded_class == "image_text_to_text":
+        proc = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+        return LoadedModel(model, proc.tokenizer, proc, loaded_class)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    return LoadedModel(model, tokenizer, tokenizer if processor else None, loaded_class)
 
 
 def _text_parts(messages: list[dict]) -> list[dict]:
@@ -84,33 +179,15 @@ class LocalChatModel:
         return self.spec.label
 
     def _load(self) -> None:
-        import torch
-        from transformers import (
-            AutoModelForCausalLM,
-            AutoModelForImageTextToText,
-            AutoProcessor,
-            AutoTokenizer,
-        )
-
         spec = self.spec
-        kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
-        if spec.dtype != "auto":
-            kwargs["dtype"] = getattr(torch, spec.dtype)
-        try:
-            model = AutoModelForImageTextToText.from_pretrained(spec.path, **kwargs)
-            processor = AutoProcessor.from_pretrained(
-                spec.path, trust_remote_code=spec.trust_remote_code
-            )
-        except ValueError:  # not an image-text-to-text architecture
-            model = AutoModelForCausalLM.from_pretrained(spec.path, **kwargs)
-            processor = AutoTokenizer.from_pretrained(
-                spec.path, trust_remote_code=spec.trust_remote_code
-            )
-        from vthinker.models.rope import install_published_rope
-
-        install_published_rope(model)  # Qwen2.5-VL positions after a video (models/rope.py)
-        self._model = model.to(spec.device).eval()
-        self._processor = processor
+        loaded = load_local_model(
+            spec.path,
+            dtype=spec.dtype,
+            device=spec.device,
+            trust_remote_code=spec.trust_remote_code,
+            processor=True,
+        )
+        self._model, self._processor = loaded.model, loaded.processor
 
     def generate(self, messages: list[dict], **params: Any) -> ChatResult:
         """Generate a reply synchronously (greedy unless ``temperature > 0``)."""

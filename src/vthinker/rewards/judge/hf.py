@@ -16,7 +16,7 @@ class HFJudge(Judge):
     """A local Hugging Face language model as the judge (loaded on first use).
 
     Args:
-        name_or_path: Model folder or hub id (loaded with transformers' Auto classes).
+        name_or_path: Model folder or hub id (loaded by `vthinker.llm.local.load_local_model`).
         model_class: ``auto`` (a causal LM, else an image-text-to-text model used
             text-only), ``causal_lm`` or ``image_text_to_text``.
         dtype: ``auto``, ``float32``, ``bfloat16`` or ``float16``.
@@ -69,37 +69,20 @@ class HFJudge(Judge):
         """Load the tokenizer and model (done on the first judgement)."""
         if self.model is not None:
             return
-        import torch
-        from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
+        from vthinker.llm.local import load_local_model
 
-        kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
-        if self.dtype != "auto":
-            kwargs["dtype"] = getattr(torch, self.dtype)
-        else:
-            kwargs["dtype"] = "auto"
-        tok = AutoTokenizer.from_pretrained(
-            self.name_or_path, trust_remote_code=self.trust_remote_code
+        loaded = load_local_model(
+            self.name_or_path,
+            model_class=self.model_class,
+            dtype=self.dtype,
+            device=self.device,
+            trust_remote_code=self.trust_remote_code,
         )
+        tok = loaded.tokenizer
         tok.padding_side = "left"
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
-        if self.model_class == "image_text_to_text":
-            model = AutoModelForImageTextToText.from_pretrained(self.name_or_path, **kwargs)
-        else:
-            try:
-                model = AutoModelForCausalLM.from_pretrained(self.name_or_path, **kwargs)
-            except ValueError:
-                if self.model_class == "causal_lm":
-                    raise
-                # Vision-language checkpoints (Qwen2.5-VL) answer text-only prompts too.
-                model = AutoModelForImageTextToText.from_pretrained(self.name_or_path, **kwargs)
-        device = self.device
-        if device == "auto":
-            device = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
-        model.to(device)
-        model.eval()
-        model.requires_grad_(False)
-        self.tokenizer, self.model = tok, model
+        self.tokenizer, self.model = tok, loaded.model
 
     def _complete(self, queries: list[JudgeQuery]) -> list[str | BaseException | None]:
         import torch
