@@ -11,8 +11,8 @@ from vthinker.models.policy import PolicyConfig, load_policy
 from vthinker.training.rollout import (
     HFRollout,
     RolloutSettings,
+    completion_ends,
     completion_logprobs,
-    completion_mask_from_ids,
     encode_prompt_videos,
     encode_videos,
     end_token_ids,
@@ -34,8 +34,9 @@ def setup(tiny_model_dir, toy_dir, processor):
 def test_completion_mask_exact():
     end = {9}
     ids = torch.tensor([[5, 6, 9, 9, 9], [5, 6, 7, 8, 4], [9, 1, 1, 1, 1]])
-    mask, truncated = completion_mask_from_ids(ids, end)
+    mask, lengths, truncated = completion_ends(ids, end)
     assert mask.tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]
+    assert lengths.tolist() == [2, 5, 0]  # the end token is not counted
     assert truncated.tolist() == [False, True, False]
 
 
@@ -46,8 +47,9 @@ def test_completion_mask_drops_the_filler_after_a_stop_string():
     end = {8, 9}
     ids = torch.tensor([[5, 6, 9, 9], [5, 6, 9, 9], [5, 6, 7, 4], [5, 6, 7, 4]])
     stopped = torch.tensor([True, False, True, False])
-    mask, truncated = completion_mask_from_ids(ids, end, stopped)
+    mask, lengths, truncated = completion_ends(ids, end, stopped)
     assert mask.tolist() == [[1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 1, 1]]
+    assert lengths.tolist() == [2, 2, 4, 4]
     assert truncated.tolist() == [False, False, False, True]
 
 

@@ -27,6 +27,11 @@ from torch import nn
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from vthinker.data.collate import model_inputs
+from vthinker.models.completion import (
+    completion_ends,
+    end_token_ids,
+    stopped_on_string,
+)
 from vthinker.models.policy import is_sharded
 from vthinker.training.losses import token_entropy, token_logprobs
 
@@ -35,8 +40,8 @@ __all__ = [
     "Rollout",
     "RolloutSettings",
     "Trajectory",
+    "completion_ends",
     "completion_logprobs",
-    "completion_mask_from_ids",
     "encode_prompt_videos",
     "encode_videos",
     "end_token_ids",
@@ -106,82 +111,6 @@ class Rollout(Protocol):
         group_size: int,
         video_features: tuple[torch.Tensor, ...] | None = None,
     ) -> Trajectory: ...
-
-
-def end_token_ids(model: nn.Module, tokenizer: Any) -> set[int]:
-    """Token ids that end a completion: the model's generation EOS id(s), the tokenizer's
-    EOS and its pad token (``generate`` pads finished rows with it)."""
-    ids: set[int] = set()
-    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    for value in (eos, tokenizer.eos_token_id, tokenizer.pad_token_id):
-        if isinstance(value, int):
-            ids.add(value)
-        elif value is not None:
-            ids.update(int(v) for v in value)
-    return ids
-
-
-def completion_mask_from_ids(
-    completion_ids: torch.Tensor, end_ids: set[int], stopped: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mask of the sampled completion tokens, and which rows were cut off.
-
-    ``generate`` fills finished rows with the pad token, which is an end token here (Qwen
-    pads with ``<|endoftext|>``, also one of its EOS ids), so the first end token of a row
-    is either a sampled EOS or filler. A row that sampled an EOS keeps it in the mask (TRL
-    masks up to and including the first EOS). In a row that stopped on a stop string
-    (``stopped``, see `stopped_on_string`) the first end token is filler: the mask ends at
-    the token that completed the stop string.
-
-    Args:
-        completion_ids: The generated tokens.
-        end_ids: Token ids that end a completion (`end_token_ids`).
-        stopped: Rows that ended on a stop string; None: no row did.
-
-    Returns:
-        ``(mask, truncated)``: 1 on the sampled tokens, and the rows that hit the token limit
-        (no end token and no stop string).
-
-    Shape:
-        completion_ids: (N, C), stopped: (N,) → mask (N, C) int64, truncated (N,) bool
-    """
-    is_end = torch.zeros_like(completion_ids, dtype=torch.bool)
-    for t in end_ids:
-        is_end |= completion_ids == t
-    if stopped is None:
-        stopped = torch.zeros(completion_ids.shape[0], dtype=torch.bool)
-    stopped = stopped.to(device=completion_ids.device, dtype=torch.bool)
-    # Number of end tokens strictly before each position.
-    ends_before = torch.cumsum(is_end.long(), dim=1) - is_end.long()  # (N, C)
-    first_end = is_end & (ends_before == 0)  # (N, C)
-    mask = (ends_before == 0) & ~(first_end & stopped[:, None])  # (N, C)
-    truncated = ~is_end.any(dim=1) & ~stopped
-    return mask.long(), truncated
-
-
-def stopped_on_string(
-    completion_ids: torch.Tensor, end_ids: set[int], tokenizer: Any, stop_strings: list[str]
-) -> torch.Tensor:
-    """Which rows of a ``generate`` output ended because they completed a stop string.
-
-    Per row, the tokens before the first end token are decoded (special tokens kept); the
-    row stopped on a stop string when that text contains one. ``generate`` halts a row on
-    the token that completes a stop string (that token may run past it: transformers'
-    ``StopStringCriteria``), so a stop string only ever appears at the end of a row, and a
-    row that sampled an EOS contains none.
-
-    Shape:
-        completion_ids: (N, C) → (N,) bool
-    """
-    n = completion_ids.shape[0]
-    if not stop_strings:
-        return torch.zeros(n, dtype=torch.bool)
-    out = torch.zeros(n, dtype=torch.bool)
-    for i, row in enumerate(completion_ids.tolist()):
-        cut = next((j for j, t in enumerate(row) if t in end_ids), len(row))
-        text = tokenizer.decode(row[:cut], skip_special_tokens=False)
-        out[i] = any(x in text for x in stop_strings)
-    return out
 
 
 _VISION_TOKENS = (
@@ -257,7 +186,7 @@ class HFRollout:
         completion_ids = out[:, prompt_len:]  # (N, C)
         end_ids = end_token_ids(model, self.tokenizer)
         stopped = stopped_on_string(completion_ids, end_ids, self.tokenizer, s.stop_strings)
-        mask, truncated = completion_mask_from_ids(completion_ids, end_ids, stopped)
+        mask, _, truncated = completion_ends(completion_ids, end_ids, stopped)
         texts = self.tokenizer.batch_decode(
             completion_ids * mask + (1 - mask) * self.tokenizer.pad_token_id,
             skip_special_tokens=True,
