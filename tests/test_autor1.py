@@ -301,6 +301,8 @@ def test_char_spans_follow_decoding(tiny):
 
 
 def test_early_exit_command_writes_rows_and_summary(tiny_model_dir, toy_dir, tmp_path, capsys):
+    """`vthinker early-exit` is an evaluation run with the early-exit decoder: the same rows,
+    resume and skipped-sample accounting as `vthinker test`, plus the exit statistics."""
     from vthinker.cli import main
 
     lines = (toy_dir / "test.jsonl").read_text().splitlines()[:2]
@@ -309,14 +311,18 @@ def test_early_exit_command_writes_rows_and_summary(tiny_model_dir, toy_dir, tmp
     data.write_text("\n".join([*lines, json.dumps(missing), "{not json"]) + "\n")
     out = tmp_path / "out"
     args = ["--model", str(tiny_model_dir), "--data", str(data), "--out", str(out)]
-    args += ["--video-root", str(toy_dir), "--max-first-tokens", "4", "--max-new-tokens", "6"]
-    args += ["--max-frames", "4", "--max-pixels", "12544", "--min-pixels", "3136"]
+    args += ["--video_root", str(toy_dir), "--max_first_tokens", "4", "--max_new_tokens", "6"]
+    args += ["--max_frames", "4", "--max_pixels", "12544", "--min_pixels", "3136"]
     main(["early-exit", *args, "--dtype", "float32"])
     rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
     summary = json.loads((out / "summary.json").read_text())
-    assert [r["id"] for r in rows] == [json.loads(x)["id"] for x in lines]
-    assert summary["n"] == 2 and summary["skipped"] == 1 and summary["bad_records"] == 1
-    assert summary["skipped_samples"][0]["id"] == "gone"
-    assert summary["early_exits"] == sum(r["exited_early"] for r in rows)
-    assert all(r["num_tokens"] <= 6 for r in rows)
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert [r["id"] for r in ok] == [json.loads(x)["id"] for x in lines]
+    assert [r["id"] for r in rows if r["status"] == "skipped"] == ["gone"]
+    exits = summary["early_exit"]
+    assert exits["n"] == 2 and summary["counts"]["skipped"] == 1
+    assert exits["early_exits"] == sum(r["exited_early"] for r in ok)
+    assert all(r["output_tokens"] <= 6 and "first_answer" in r for r in ok)
+    assert summary["settings"]["decoder"]["early_exit"]["max_first_tokens"] == 4
+    assert summary["settings"]["decoding"]["do_sample"] is False
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n"] == 2

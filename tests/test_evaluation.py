@@ -9,9 +9,9 @@ import pytest
 
 from vthinker.cli import cli, main
 from vthinker.data.schema import Evidence, VideoSample, read_jsonl, write_jsonl
+from vthinker.evaluation.decoding import Decoded
 from vthinker.evaluation.module import EvalModule, model_name_from_path
 from vthinker.evaluation.report import build_report, load_runs
-from vthinker.evaluation.scoring import score_output, summarize
 from vthinker.evaluation.store import (
     PredictionLog,
     SettingsMismatch,
@@ -19,6 +19,7 @@ from vthinker.evaluation.store import (
     merge_rank_files,
     read_rows,
 )
+from vthinker.evaluation.tasks import score_output, summarize
 from vthinker.trace import parse_trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +63,7 @@ def _fake_outputs(monkeypatch, texts: dict[str, str], calls: list[str] | None = 
         if calls is not None:
             calls.extend(ids)
         out = [texts.get(i, "no idea") for i in ids]
-        return out, [len(t.split()) for t in out], [False] * len(out)
+        return Decoded(out, [len(t.split()) for t in out], [False] * len(out))
 
     monkeypatch.setattr(EvalModule, "_generate", fake)
 
@@ -459,7 +460,7 @@ def test_checkpoint_weights_are_loaded_over_the_policy(tiny_model_dir, tmp_path)
 
 
 def test_weights_fingerprint_samples_large_files(tmp_path, monkeypatch):
-    import vthinker.evaluation.module as mod
+    import vthinker.evaluation.run as mod
 
     monkeypatch.setattr(mod, "_WHOLE_FILE", 1000)
     monkeypatch.setattr(mod, "_SAMPLES", 4)

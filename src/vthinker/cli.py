@@ -17,15 +17,16 @@ and one that reads evaluation results:
 
 - ``vthinker report RUN_DIR... [--out DIR]``: compare evaluation runs in one Markdown
   table (models × benchmarks, with the published numbers as reference rows) and plots;
-- ``vthinker early-exit --model M --data FILE --out DIR``: VideoAuto-R1 decoding that stops
-  after a confident first answer, with the exit rate and accuracies
-  (`vthinker.evaluation.early_exit`).
+- ``vthinker early-exit --model M --data FILE --out DIR``: an evaluation run with
+  VideoAuto-R1's decoding that stops after a confident first answer, with the exit rate
+  and accuracies (`early_exit`, `vthinker.evaluation.decoding.EarlyExit`).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Literal
 
 import lightning as L
 from lightning.pytorch.cli import LightningCLI
@@ -75,10 +76,96 @@ def _data(argv: list[str]) -> None:
     data_main(argv)
 
 
-def _early_exit(argv: list[str]) -> None:
-    from vthinker.evaluation.early_exit import main as early_exit_main
+def early_exit(
+    *,
+    model: str,
+    data: str,
+    out: str,
+    threshold: float | None = None,
+    criterion: Literal["entropy", "confidence"] | None = None,
+    max_first_tokens: int | None = None,
+    max_new_tokens: int = 1024,
+    video_root: str | None = None,
+    max_frames: int | None = None,
+    max_pixels: int | None = None,
+    min_pixels: int | None = None,
+    batch_size: int = 1,
+    limit: int | None = None,
+    dtype: str = "bfloat16",
+    strict: bool = False,
+) -> dict:
+    """Answer first, think only when unsure (VideoAuto-R1): an evaluation run of ``data``
+    with the early-exit decoder, greedy, with VideoAuto-R1's prompt; prints the exit rate
+    and the accuracy of early and continued answers. Unset options take the defaults of
+    `vthinker.evaluation.decoding.EarlyExit` and `VideoQADataModule`.
 
-    early_exit_main(argv)
+    Args:
+        model: Policy folder or hub id.
+        data: Samples (JSONL).
+        out: The run folder (predictions.jsonl, summary.json, summary.md); rerun to resume.
+        threshold: Entropy below which (confidence at or above which) the first answer is final.
+        criterion: ``entropy`` or ``confidence``.
+        max_first_tokens: Token budget up to the first ``</answer>``.
+        max_new_tokens: Token budget of both stages.
+        video_root: Folder of relative video paths (default: the data file's folder).
+        max_frames: Frames per video at most.
+        max_pixels: Pixels per frame at most.
+        min_pixels: Pixels per frame at least.
+        batch_size: Prompts per decoding batch.
+        limit: Only the first ``limit`` samples.
+        dtype: Weight dtype.
+        strict: Stop at a bad record instead of skipping it.
+    """
+    import json
+    from pathlib import Path
+
+    from vthinker.rewards.autor1 import AUTO_R1_SYSTEM
+
+    decoder = {"threshold": threshold, "criterion": criterion, "max_first_tokens": max_first_tokens}
+    data_args = {
+        "max_pixels": max_pixels,
+        "min_pixels": min_pixels,
+        "frames.max_frames": max_frames,
+    }
+    args = [
+        "test",
+        "--model=vthinker.evaluation.module.EvalModule",
+        f"--model.init_args.policy.name_or_path={model}",
+        f"--model.init_args.policy.dtype={dtype}",
+        f"--model.init_args.out_dir={out}",
+        "--model.init_args.name=",
+        "--model.init_args.benchmark=early_exit",
+        "--model.init_args.generation.do_sample=false",
+        f"--model.init_args.generation.max_new_tokens={max_new_tokens}",
+        "--model.init_args.decoder=vthinker.evaluation.decoding.EarlyExit",
+        *(
+            f"--model.init_args.decoder.init_args.{k}={v}"
+            for k, v in decoder.items()
+            if v is not None
+        ),
+        "--data=vthinker.data.datamodule.VideoQADataModule",
+        f"--data.init_args.test_file={data}",
+        f"--data.init_args.video_root={video_root or Path(data).parent}",
+        f"--data.init_args.prompt.system={AUTO_R1_SYSTEM}",
+        f"--data.init_args.batch_size={batch_size}",
+        f"--data.init_args.strict={str(strict).lower()}",
+        *(f"--data.init_args.{k}={v}" for k, v in data_args.items() if v is not None),
+        *([f"--data.init_args.limit={limit}"] if limit is not None else []),
+        "--trainer.logger=false",
+        "--trainer.devices=1",
+        f"--trainer.default_root_dir={out}",
+    ]
+    cli(args)
+    summary = json.loads((Path(out) / "summary.json").read_text(encoding="utf-8"))
+    result = {**summary["early_exit"], "skipped": summary["counts"]["skipped"]}
+    print(json.dumps(result))
+    return result
+
+
+def _early_exit(argv: list[str]) -> None:
+    from jsonargparse import auto_cli
+
+    auto_cli(early_exit, args=argv, prog="vthinker early-exit")
 
 
 TOOLS: dict[str, Callable[[list[str]], None]] = {
@@ -92,9 +179,15 @@ TOOLS: dict[str, Callable[[list[str]], None]] = {
 }
 
 
-def cli(args: list[str] | None = None, run: bool = True) -> VThinkerCLI:
-    """Build the LightningCLI (``run=False`` only parses and instantiates)."""
-    return VThinkerCLI(
+def cli(
+    args: list[str] | None = None, run: bool = True, cli_class: type[VThinkerCLI] = VThinkerCLI
+) -> VThinkerCLI:
+    """Build the LightningCLI (``run=False`` only parses and instantiates).
+
+    ``cli_class`` is a subclass that changes a step, e.g. `vthinker data check`'s, which
+    parses a config with this same parser but instantiates only the DataModule.
+    """
+    return cli_class(
         L.LightningModule,
         L.LightningDataModule,
         subclass_mode_model=True,

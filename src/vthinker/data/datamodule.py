@@ -28,6 +28,7 @@ paths are absolute or relative to the source's ``root``, and are resolved agains
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,27 @@ class VideoQADataModule(L.LightningDataModule):
     def connect(self, processor: Any) -> None:
         """Give the DataModule the policy's processor (done by `setup` when under a Trainer)."""
         self.processor = processor
+
+    def frame_budget(self) -> int | None:
+        """The frames per video: ``frames.num_frames`` if fixed, else ``frames.max_frames``
+        (an evaluation run folder is named after it)."""
+        f = self.frames
+        return f.num_frames if f.num_frames is not None else f.max_frames
+
+    def describe(self, stage: str = "test") -> dict[str, Any]:
+        """What the inputs of ``stage`` (``fit``, ``val``, ``test``, ``predict``) depend on:
+        the samples file, frame sampling, pixel budget and prompt. An evaluation records it
+        and refuses to resume a run whose inputs changed."""
+        path = self.files[stage]
+        return {
+            f"{'train' if stage == 'fit' else stage}_file": str(Path(path).resolve())
+            if path
+            else None,
+            "frames": dataclasses.asdict(self.frames),
+            "max_pixels": self.max_pixels,
+            "min_pixels": self.min_pixels,
+            "prompt": dataclasses.asdict(self.prompt),
+        }
 
     def _load(self, key: str) -> VideoQADataset | None:
         path, source = self.files[key], self.sources[key]

@@ -20,44 +20,41 @@ two stages:
 A first stage with no closed ``<answer>`` (or an empty one) continues, unless the model
 ended its output there.
 `summarize_early_exit` reports how often the model stopped early and the accuracy of
-either group. From the command line (`run_early_exit`)::
+either group. An evaluation run decodes with it when its decoder is
+`vthinker.evaluation.decoding.EarlyExit` (any ``vthinker test`` config); the command::
 
     vthinker early-exit --model outputs/grpo/videoauto_r1/hf --data data/x/test.jsonl \
         --threshold 0.5 --out outputs/early_exit/x
 
-writes one row per sample to ``predictions.jsonl`` and the counts to ``summary.json``. The paper's criterion is the confidence with threshold 0.97; the entropy
-criterion is this project's default (the issue's wording); both are available.
+is that evaluation run (greedy, VideoAuto-R1's prompt) with the run folder ``--out``: one
+row per sample in ``predictions.jsonl``, the exit rate and accuracies under
+``early_exit`` in ``summary.json``; rerunning it resumes. The paper's criterion is the
+confidence with threshold 0.97; the entropy criterion is this project's default; both are
+available.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from vthinker.data.collate import MAX_PIXELS, MIN_PIXELS
 from vthinker.data.schema import VideoSample
 from vthinker.extract import extract_answer, is_correct
-from vthinker.rewards.autor1 import AUTO_R1_SYSTEM, FALLBACK_PHRASE, is_fallback, parse_auto_r1
+from vthinker.models.completion import completion_ends, end_token_ids
+from vthinker.rewards.autor1 import FALLBACK_PHRASE, is_fallback, parse_auto_r1
 from vthinker.trace import ANSWER_RE
 from vthinker.training.base import GenerationSettings
-from vthinker.training.rollout import end_token_ids
 
 __all__ = [
     "EarlyExitResult",
     "EarlyExitSettings",
     "answer_token_mask",
     "early_exit_generate",
-    "main",
-    "run_early_exit",
     "summarize_early_exit",
     "token_char_spans",
     "token_entropy",
@@ -164,14 +161,6 @@ def answer_token_mask(text: str, spans: Sequence[tuple[int, int]]) -> list[bool]
     return [start < hi and end > lo and end > start for start, end in spans]
 
 
-def _length(row: list[int], end_ids: set[int]) -> tuple[int, bool]:
-    """Tokens before the first end token, and whether an end token was found."""
-    for i, t in enumerate(row):
-        if t in end_ids:
-            return i, True
-    return len(row), False
-
-
 def _continuation_inputs(
     inputs: dict[str, torch.Tensor], rows: list[int], prefixes: list[list[int]], pad_id: int
 ) -> dict[str, torch.Tensor]:
@@ -256,6 +245,7 @@ def early_exit_generate(
     )
     p = inputs["input_ids"].shape[1]
     new_ids = first.sequences[:, p:].tolist()  # (B, T1)
+    first_ends = completion_ends(first.sequences[:, p:].cpu(), end_ids)
     scores = torch.stack(first.scores, dim=1)  # (B, T1, V)
     entropy = token_entropy(scores).cpu()  # (B, T1)
     picked = first.sequences[:, p:].unsqueeze(-1)  # (B, T1, 1)
@@ -264,7 +254,7 @@ def early_exit_generate(
     # 2. Score the first answer of every row.
     prefixes, ended, rows_out = [], [], []
     for b, row in enumerate(new_ids):
-        n, has_end = _length(row, end_ids)
+        n, has_end = int(first_ends.lengths[b]), not bool(first_ends.truncated[b])
         ids = row[:n]
         text = tokenizer.decode(ids, skip_special_tokens=True)
         mask = torch.tensor(answer_token_mask(text, token_char_spans(tokenizer, ids)), dtype=bool)
@@ -299,10 +289,9 @@ def early_exit_generate(
         cont = _continuation_inputs(inputs, rows, [prefixes[b] for b in rows], pad_id)
         out = model.generate(**cont, **common, max_new_tokens=max(1, budget))
         width = cont["input_ids"].shape[1]
+        more_ends = completion_ends(out[:, width:].cpu(), end_ids)
         for i, b in enumerate(rows):
-            more = out[i, width:].tolist()
-            k, _ = _length(more, end_ids)
-            ids = prefixes[b] + more[:k]
+            ids = prefixes[b] + out[i, width:].tolist()[: int(more_ends.lengths[i])]
             r = rows_out[b]
             r.text = tokenizer.decode(ids, skip_special_tokens=True)
             r.num_tokens = len(ids)
@@ -348,146 +337,3 @@ def summarize_early_exit(
         "accuracy_continued": _acc(late),
         "mean_tokens": sum(r.num_tokens for r in results) / n if n else None,
     }
-
-
-def run_early_exit(
-    model_path: str,
-    data: str,
-    out_dir: str,
-    settings: EarlyExitSettings | None = None,
-    *,
-    video_root: str | None = None,
-    max_frames: int = 16,
-    max_pixels: int = MAX_PIXELS,
-    min_pixels: int = MIN_PIXELS,
-    batch_size: int = 1,
-    limit: int | None = None,
-    dtype: str = "bfloat16",
-    strict: bool = False,
-) -> dict[str, Any]:
-    """Decode a JSONL split with the early exit; write predictions and a summary.
-
-    Args:
-        model_path: The policy (Hugging Face folder or hub id).
-        data: Samples (`vthinker.data.schema.read_jsonl` formats).
-        out_dir: Gets ``predictions.jsonl`` and ``summary.json``.
-        settings: Exit rule and budgets.
-        video_root: Folder of relative video paths (default: the JSONL's folder).
-        max_frames: Frames per video (2 fps sampling, capped).
-        max_pixels: Pixels per frame upper bound.
-        min_pixels: Pixels per frame lower bound.
-        batch_size: Prompts per decoding batch.
-        limit: Use the first ``limit`` samples only.
-        dtype: Weight dtype.
-        strict: Stop at a bad annotation record instead of skipping it.
-
-    Returns:
-        The summary (`summarize_early_exit` plus the skipped samples and the settings).
-    """
-    from torch.utils.data import DataLoader
-
-    from vthinker.data.collate import FrameSampling, VideoQACollator, VideoQADataset, model_inputs
-    from vthinker.data.prompts import PromptTemplate
-    from vthinker.data.schema import ReadReport, read_jsonl
-    from vthinker.models.policy import PolicyConfig, load_policy, load_processor
-
-    s = settings or EarlyExitSettings()
-    report = ReadReport(data)
-    samples = read_jsonl(data, strict=strict, report=report)[:limit]
-    if not samples:
-        raise ValueError(f"{data}: no usable samples ({report.summary()})")
-    processor = load_processor(model_path)
-    model = load_policy(PolicyConfig(model_path, dtype=dtype)).eval()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
-    dataset = VideoQADataset(
-        samples,
-        video_root if video_root is not None else Path(data).parent,
-        FrameSampling(max_frames=max_frames),
-    )
-    collator = VideoQACollator(
-        processor,
-        PromptTemplate(system=AUTO_R1_SYSTEM),
-        mode="generate",
-        max_pixels=max_pixels,
-        min_pixels=min_pixels,
-    )
-    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collator)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    results, scored, skipped = [], [], []
-    with (out / "predictions.jsonl").open("w", encoding="utf-8") as f:
-        for batch in tqdm(loader, desc="early-exit decoding", unit="batch"):
-            skipped.extend({"id": x.sample_id, "reason": x.reason} for x in batch["skipped"])
-            if not batch["samples"]:
-                continue
-            inputs = {k: v.to(device) for k, v in model_inputs(batch).items()}
-            rows = early_exit_generate(model, processor.tokenizer, inputs, s)
-            for sample, r in zip(batch["samples"], rows, strict=True):
-                results.append(r)
-                scored.append(sample)
-                row = {"id": sample.id, "gold": sample.answer, **asdict(r)}
-                row["final_answer"] = r.final_answer
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    summary: dict[str, Any] = dict(summarize_early_exit(results, scored))
-    summary.update(
-        {
-            "skipped": len(skipped),
-            "skipped_samples": skipped,
-            "bad_records": len(report.skipped),
-            "settings": asdict(s),
-            "model": model_path,
-            "data": data,
-        }
-    )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return summary
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``vthinker early-exit``: decode a split with VideoAuto-R1's early exit."""
-    parser = argparse.ArgumentParser(
-        prog="vthinker early-exit",
-        description="Answer first, think only when unsure (VideoAuto-R1); report the exit "
-        "rate and the accuracy of early and continued answers.",
-    )
-    parser.add_argument("--model", required=True, help="policy folder or hub id")
-    parser.add_argument("--data", required=True, help="samples (JSONL)")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--video-root", default=None)
-    parser.add_argument("--threshold", type=float, default=EarlyExitSettings.threshold)
-    parser.add_argument("--criterion", choices=["entropy", "confidence"], default="entropy")
-    parser.add_argument("--max-first-tokens", type=int, default=64)
-    parser.add_argument("--max-new-tokens", type=int, default=1024)
-    parser.add_argument("--max-frames", type=int, default=16)
-    parser.add_argument("--max-pixels", type=int, default=MAX_PIXELS)
-    parser.add_argument("--min-pixels", type=int, default=MIN_PIXELS)
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
-    parser.add_argument("--strict", action="store_true", help="stop at a bad record")
-    args = parser.parse_args(argv)
-    settings = EarlyExitSettings(
-        threshold=args.threshold,
-        criterion=args.criterion,
-        max_first_tokens=args.max_first_tokens,
-        max_new_tokens=args.max_new_tokens,
-    )
-    summary = run_early_exit(
-        args.model,
-        args.data,
-        args.out,
-        settings,
-        video_root=args.video_root,
-        max_frames=args.max_frames,
-        max_pixels=args.max_pixels,
-        min_pixels=args.min_pixels,
-        batch_size=args.batch_size,
-        limit=args.limit,
-        dtype=args.dtype,
-        strict=args.strict,
-    )
-    keys = ("n", "early_exits", "early_exit_rate", "accuracy", "accuracy_early")
-    keys += ("accuracy_continued", "mean_tokens", "skipped")
-    print(json.dumps({k: summary[k] for k in keys}))
-    return 0

@@ -41,6 +41,8 @@ from vthinker.evaluation.published import (
     benchmark_label,
 )
 from vthinker.evaluation.store import SUMMARY_JSON
+from vthinker.evaluation.summary import markdown_table
+from vthinker.evaluation.tasks import CAPTION_KEYS, GROUNDING_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +59,6 @@ __all__ = [
     "write_report",
 ]
 
-GROUNDING_KEYS: dict[str, str] = {
-    "miou": "mIoU",
-    "r@0.3": "R@0.3",
-    "r@0.5": "R@0.5",
-    "r@0.7": "R@0.7",
-}
-"""Grounding metric key (summary.json) -> column header."""
-CAPTION_KEYS: dict[str, str] = {
-    "bleu_1": "BLEU-1",
-    "bleu_2": "BLEU-2",
-    "bleu_3": "BLEU-3",
-    "bleu_4": "BLEU-4",
-    "meteor": "METEOR",
-    "rouge_l": "ROUGE-L",
-    "cider": "CIDEr",
-}
-"""Caption metric key (summary.json) -> column header."""
 REFERENCE_CHOICES = ("auto", "all", "none")
 MISSING = "–"
 
@@ -182,20 +167,6 @@ def load_runs(paths: list[str | Path]) -> list[RunSummary]:
 
 def _fmt(value: float | None, scale: float = 100.0) -> str:
     return MISSING if value is None else f"{value * scale:.2f}"
-
-
-def markdown_table(header: list[str], rows: list[list[str]], align: str = "l") -> str:
-    """A GitHub Markdown table.
-
-    Args:
-        header: Column names.
-        rows: Cells, row by row.
-        align: ``l``/``r`` per column; columns past its end are right aligned (numbers).
-    """
-    marks = [":---" if (align[i : i + 1] or "r") == "l" else "---:" for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(marks) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def _ordered_benchmarks(keys: set[str]) -> list[str]:

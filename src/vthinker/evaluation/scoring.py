@@ -1,7 +1,7 @@
-"""Score one model output, and summarise a run from its rows.
+"""Scoring pieces of the evaluation tasks (`vthinker.evaluation.tasks`): one model output
+to the JSON fields of a ``predictions.jsonl`` row, and the metrics over many rows.
 
-`score_output` turns (sample, output text) into the JSON fields of a
-``predictions.jsonl`` row for one of the three evaluation tasks:
+The tasks score an output (sample, output text) as follows:
 
 - ``qa``: the answer is extracted with `vthinker.extract.extract_answer`
   (last ``<answer>``, else "Final answer:", else the whole output; then the option
@@ -25,14 +25,12 @@ Every row also keeps the predicted ``<time>`` spans and the gold evidence spans,
 summary of a QA run on data with evidence also reports how well the model grounds the
 windows it reasons about.
 
-`summarize` computes the run's metrics from the rows alone (so a resumed run is scored
-over the old and new rows alike): skipped samples (missing or broken video, too long)
-are counted and listed, never scored as wrong.
+A run's metrics are computed from its rows alone (`vthinker.evaluation.tasks.summarize`),
+so a resumed run is scored over the old and new rows alike.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from typing import Any
@@ -45,14 +43,18 @@ from vthinker.trace import Trace, parse_time_span
 __all__ = [
     "CAPTION_FROM",
     "GROUNDING_PROBLEM_TYPE",
-    "TASKS",
+    "caption_metrics",
+    "gold_spans",
+    "grounding_metrics",
+    "group_accuracy",
     "group_values",
-    "score_output",
-    "summarize",
+    "run_statistics",
+    "score_caption",
+    "score_grounding",
+    "score_qa",
     "trace_to_json",
 ]
 
-TASKS = ("qa", "grounding", "caption")
 CAPTION_FROM = ("auto", "answer", "segments")
 GROUNDING_PROBLEM_TYPE = "temporal grounding"
 _TAG = re.compile(r"</?(?:time|caption|think|answer)>", re.IGNORECASE)
@@ -90,11 +92,13 @@ def group_values(sample: VideoSample, fields: list[str]) -> dict[str, str]:
     return out
 
 
-def _gold_spans(sample: VideoSample) -> list[list[float]]:
+def gold_spans(sample: VideoSample) -> list[list[float]]:
+    """The sample's evidence windows as ``[start, end]`` lists."""
     return [[e.start, e.end] for e in sample.evidence]
 
 
-def _score_qa(sample: VideoSample, text: str) -> dict[str, Any]:
+def score_qa(sample: VideoSample, text: str) -> dict[str, Any]:
+    """``extracted`` (the answer read from ``text``) and ``correct``."""
     # Read the gold first: an unreadable gold raises whatever the model wrote.
     is_correct(sample.answer, sample.answer, sample.problem_type)
     extracted = extract_answer(text, sample.options or None, sample.problem_type)
@@ -111,14 +115,15 @@ def _gold_answer_span(answer: str) -> tuple[float, float] | None:
         return None
 
 
-def _score_grounding(sample: VideoSample, trace: Trace) -> dict[str, Any]:
+def score_grounding(sample: VideoSample, trace: Trace) -> dict[str, Any]:
+    """Predicted and gold spans, where the prediction came from, and IoU per gold span."""
     from_answer = sample.problem_type == GROUNDING_PROBLEM_TYPE
     if from_answer:
         span = extract_time_span(answer_span(trace.text))
         pred = [list(span)] if span is not None else []
     else:
         pred = [list(s) for s in trace.spans]
-    gold = _gold_spans(sample)
+    gold = gold_spans(sample)
     if not gold and from_answer and (g := _gold_answer_span(sample.answer)) is not None:
         gold = [list(g)]
     return {
@@ -137,7 +142,8 @@ def _overlap(a: list[float], b: tuple[float, float]) -> float:
     return max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
 
 
-def _score_caption(sample: VideoSample, trace: Trace, caption_from: str) -> dict[str, Any]:
+def score_caption(sample: VideoSample, trace: Trace, caption_from: str) -> dict[str, Any]:
+    """The mode used and the (prediction, references) pairs to score."""
     mode = caption_from
     if mode == "auto":
         mode = "segments" if sample.options else "answer"
@@ -166,57 +172,22 @@ def _score_caption(sample: VideoSample, trace: Trace, caption_from: str) -> dict
     return {"caption_from": mode, "caption_pairs": pairs}
 
 
-def score_output(
-    task: str, sample: VideoSample, text: str, trace: Trace, caption_from: str = "auto"
-) -> dict[str, Any]:
-    """The task's scoring fields of a prediction row (see the module docstring).
-
-    Args:
-        task: ``qa``, ``grounding`` or ``caption``.
-        sample: The question with its gold answer and evidence.
-        text: The raw model output.
-        trace: ``parse_trace(text)``.
-        caption_from: ``auto``, ``answer`` or ``segments`` (caption task only).
-
-    Raises:
-        ValueError: when the gold answer cannot be read for the sample's problem type
-            (a multiple-choice gold that is no letter, a numerical gold without a number).
-    """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    if caption_from not in CAPTION_FROM:
-        raise ValueError(f"caption_from must be one of {CAPTION_FROM}, got {caption_from!r}")
-    row: dict[str, Any] = {
-        "pred_spans": [list(s) for s in trace.spans],
-        "gold_spans": _gold_spans(sample),
-        "unparseable_times": [
-            s.time_text for s in trace.segments if s.time_text is not None and s.span is None
-        ],
-    }
-    if task == "qa":
-        row.update(_score_qa(sample, text))
-    elif task == "grounding":
-        row.update(_score_grounding(sample, trace))
-    else:
-        row.update(_score_caption(sample, trace, caption_from))
-    return row
-
-
 # --- summary ----------------------------------------------------------------------------------
 
 
-def _grounding(
+def grounding_metrics(
     preds: list[list[list[float]]],
     golds: list[list[list[float]]],
     thresholds: tuple[float, ...],
     mode: str,
 ) -> dict[str, float]:
+    """mIoU and recalls at ``thresholds`` (`TemporalGrounding`)."""
     metric = TemporalGrounding(thresholds=thresholds, mode=mode)
     metric.update(preds, golds)
     return {k: float(v) for k, v in metric.compute().items()}
 
 
-def _group_accuracy(
+def group_accuracy(
     rows: list[dict[str, Any]], fields: list[str]
 ) -> dict[str, dict[str, dict[str, float]]]:
     """``{field: {value: {"n", "correct", "accuracy"}}}`` with `ChoiceAccuracy`."""
@@ -237,7 +208,8 @@ def _group_accuracy(
     return out
 
 
-def _caption_scores(pairs: list[dict[str, Any]]) -> dict[str, float]:
+def caption_metrics(pairs: list[dict[str, Any]]) -> dict[str, float]:
+    """BLEU-1..4, METEOR, ROUGE-L and CIDEr over (prediction, references) pairs."""
     metric = CaptionScores()
     metric.update([p["pred"] for p in pairs], [p["refs"] for p in pairs])
     return {k: float(v) for k, v in metric.compute().items()}
@@ -247,69 +219,19 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def summarize(
+def run_statistics(
     rows: list[dict[str, Any]],
+    done: list[dict[str, Any]],
     task: str,
-    group_by: list[str] | None = None,
-    thresholds: tuple[float, ...] = (0.3, 0.5, 0.7),
-    grounding_mode: str = "max",
+    thresholds: tuple[float, ...],
+    grounding_mode: str,
 ) -> dict[str, Any]:
-    """Counts, metrics (fractions) and per-group results of a run's rows.
-
-    Args:
-        rows: ``predictions.jsonl`` rows, one per sample id.
-        task: The run's task.
-        group_by: Names of the ``groups`` fields to break accuracy down by (QA).
-        thresholds: IoU thresholds for grounding recall.
-        grounding_mode: ``max`` (paper) or ``top1``.
-
-    Returns:
-        ``{"counts", "metrics", "groups", "grounding_of_reasoning", "skipped", "timing",
-        "frames_used"}``; metrics of an empty run are absent, never NaN.
-    """
-    done = [r for r in rows if r.get("status") == "ok"]
+    """What every task's summary reports besides its metrics: the grounding of the reasoning
+    (not for the grounding task itself), skipped samples and why, decode time, frames."""
     skipped = [r for r in rows if r.get("status") == "skipped"]
-    counts = {
-        "samples": len(rows),
-        "scored": len(done),
-        "skipped": len(skipped),
-        "well_formed": sum(bool(r.get("trace", {}).get("well_formed")) for r in done),
-        "truncated": sum(bool(r.get("truncated")) for r in done),
-        "unparseable_times": sum(bool(r.get("unparseable_times")) for r in done),
-    }
-    metrics: dict[str, float] = {}
-    groups: dict[str, dict[str, dict[str, float]]] = {}
-    if done:
-        metrics["format_rate"] = counts["well_formed"] / len(done)
-    if task == "qa":
-        counts["correct"] = sum(bool(r.get("correct")) for r in done)
-        counts["no_answer"] = sum(r.get("extracted") is None for r in done)
-        if done:
-            metrics["accuracy"] = counts["correct"] / len(done)
-        groups = _group_accuracy(done, group_by or [])
-    elif task == "grounding":
-        usable = [r for r in done if r.get("grounding_gold")]
-        counts["no_reference"] = len(done) - len(usable)
-        counts["no_prediction"] = sum(not r.get("grounding_pred") for r in usable)
-        if usable:
-            metrics.update(
-                _grounding(
-                    [r["grounding_pred"] for r in usable],
-                    [r["grounding_gold"] for r in usable],
-                    thresholds,
-                    grounding_mode,
-                )
-            )
-    else:
-        pairs = [p for r in done for p in r.get("caption_pairs", [])]
-        counts["no_reference"] = sum(not r.get("caption_pairs") for r in done)
-        counts["caption_pairs"] = len(pairs)
-        counts["empty_predictions"] = sum(not p["pred"] for p in pairs)
-        if pairs:
-            metrics.update(_caption_scores(pairs))
     with_evidence = [r for r in done if r.get("gold_spans")]
     reasoning_grounding = (
-        _grounding(
+        grounding_metrics(
             [r.get("pred_spans", []) for r in with_evidence],
             [r["gold_spans"] for r in with_evidence],
             thresholds,
@@ -322,9 +244,6 @@ def summarize(
     tokens = [int(r["output_tokens"]) for r in done if isinstance(r.get("output_tokens"), int)]
     frames = [int(r["frames"]) for r in done if isinstance(r.get("frames"), int)]
     return {
-        "counts": counts,
-        "metrics": {k: v for k, v in metrics.items() if math.isfinite(v)},
-        "groups": groups,
         "grounding_of_reasoning": reasoning_grounding,
         "skipped": [{"id": r["id"], "reason": r.get("reason", "")} for r in skipped],
         "skip_reasons": dict(Counter(r.get("reason", "").split(":")[0] for r in skipped)),
