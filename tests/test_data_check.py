@@ -254,3 +254,24 @@ def test_dataset_of_samples_without_root(tmp_path):
     write_video(path, _frames(70), FPS)
     ds = Dataset("abs", [VideoSample(id="a", video=str(path), question="q", answer="x")], None)
     assert check_samples(ds, progress=False).summary()["clean"] == 1
+
+
+def test_config_is_parsed_by_the_vthinker_parser(dirty, tmp_path):
+    """A ``config:`` key and dotted keys are followed as ``vthinker fit`` follows them, the
+    model is never built (its weights folder does not exist), and a bad value is refused
+    naming its key."""
+    root = Path(__file__).resolve().parents[1]
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        f"config: {root / 'configs/demo/sft.yaml'}\n"
+        "model.init_args.policy.name_or_path: /no/such/model\n"
+        f"data.init_args.train_file: {dirty}\n"
+        "data.init_args.val_file: null\n"
+        "data.init_args.predict_file: null\n"
+    )
+    [ds] = datasets_from_config([cfg], limit=2)
+    assert ds.name == f"train_file {dirty}" and [s.id for s in ds.samples] == ["good1", "good2"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  init_args:\n    batch_size: many\n")
+    with pytest.raises(SystemExit, match="batch_size"):
+        main(["check", "--config", str(cfg), "--config", str(bad), "--no-progress"])

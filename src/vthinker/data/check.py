@@ -3,8 +3,9 @@
 What is read: a JSONL file (``--jsonl``, our records or Video-R1-style ones, as the
 DataModule reads them), a dataset source (``--config`` naming a ``class_path`` of a
 `vthinker.data.sources.base.SampleSource`), or the ``data:`` block of a training or
-evaluation config (``--config``, several are merged in order like LightningCLI does): each
-``<stage>_source`` / ``<stage>_file`` of the DataModule is checked as its own dataset.
+evaluation config (``--config``, repeatable: parsed by the ``vthinker`` command's own parser,
+as ``vthinker fit`` would, and only the DataModule is built; `vthinker.data.check_load`):
+each ``<stage>_source`` / ``<stage>_file`` of the DataModule is checked as its own dataset.
 
 What is counted, per dataset (`check_samples`):
 
@@ -37,15 +38,21 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from tqdm.auto import tqdm
 
+from vthinker.data.check_load import (
+    STAGES,
+    Dataset,
+    datasets_from_config,
+    jsonl_dataset,
+    source_dataset,
+)
 from vthinker.data.collate import resolve_video
-from vthinker.data.schema import ReadReport, VideoSample, read_jsonl, write_jsonl
+from vthinker.data.schema import VideoSample, write_jsonl
 from vthinker.data.video import VideoDecodeError, VideoInfo, frame_window, read_frames, video_info
 
 log = logging.getLogger(__name__)
@@ -70,33 +77,7 @@ DEFAULT_MIN_FRAMES = 64
 """Videos with fewer than 64 frames are dropped (docs/method.md, Data)."""
 DEEP_FRAMES = 16
 """Frames decoded per video by ``--deep`` (the training budget)."""
-STAGES = ("train", "val", "test", "predict")
 ISSUE_KINDS = ("missing", "undecodable", "short", "span")
-_LABELS = {
-    "missing": "missing videos",
-    "undecodable": "undecodable videos",
-    "short": "short videos (< {min_frames} frames)",
-    "span": "out-of-range spans",
-}
-
-
-@dataclass
-class Dataset:
-    """Samples to check and how their video paths resolve.
-
-    Attributes:
-        name: What is shown in the report (``"train_file data/toy/train.jsonl"``, …).
-        samples: The samples read.
-        video_root: Folder that relative video paths are resolved against (None: as is).
-        bad_records: ``(where, reason)`` of annotation records that were skipped.
-        left_out: Well-formed records a source left out on purpose, by reason.
-    """
-
-    name: str
-    samples: list[VideoSample]
-    video_root: Path | None
-    bad_records: list[tuple[str, str]] = field(default_factory=list)
-    left_out: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -284,32 +265,10 @@ def check_samples(
         unique, desc=f"probing videos ({dataset.name})", unit="video", disable=not progress
     ):
         probes[path] = probe_video(path, deep=deep)
-
     issues: dict[str, list[Issue]] = {kind: [] for kind in ISSUE_KINDS}
     clean: list[VideoSample] = []
     for sample, path in zip(dataset.samples, paths, strict=True):
-        probe = probes[path]
-        found: list[tuple[str, str]] = []
-        if probe.status != "ok":
-            found.append((probe.status, probe.reason))
-        info = probe.info
-        spans = span_problems(
-            sample,
-            duration=info.duration if info else None,
-            fps=info.fps if info else None,
-            tolerance=span_tolerance,
-        )
-        if spans:
-            found.append(("span", "; ".join(spans)))
-        if info is not None:
-            shown = _shown_frames(sample, info)
-            if shown is not None and shown < min_frames:
-                part = (
-                    "clip"
-                    if sample.video_start is not None or sample.video_end is not None
-                    else "video"
-                )
-                found.append(("short", f"{part} has {shown} frames (< {min_frames})"))
+        found = _sample_problems(sample, probes[path], min_frames, span_tolerance)
         for kind, detail in found:
             issues[kind].append(Issue(sample.id, path, detail))
         if not found:
@@ -326,183 +285,32 @@ def check_samples(
     )
 
 
-# --- loading ----------------------------------------------------------------------------------
-
-
-def jsonl_dataset(
-    path: str | Path,
-    *,
-    fmt: str = "auto",
-    video_root: str | Path | None = None,
-    name: str | None = None,
-    limit: int | None = None,
-) -> Dataset:
-    """A JSONL file read as the DataModule reads it (bad records reported and skipped).
-
-    Relative video paths resolve against ``video_root``, else the file's folder.
-    """
-    report = ReadReport(str(path))
-    samples = read_jsonl(path, fmt=fmt, strict=False, report=report)
-    if limit is not None:
-        samples = samples[:limit]
-    root = Path(video_root) if video_root is not None else Path(path).parent
-    return Dataset(
-        name=name or str(path),
-        samples=samples,
-        video_root=root,
-        bad_records=[(f"{path}:{ln}", why) for ln, why in report.skipped],
+def _sample_problems(
+    sample: VideoSample, probe: VideoProbe, min_frames: int, span_tolerance: float
+) -> list[tuple[str, str]]:
+    """``(issue kind, detail)`` of each problem of one sample whose video was probed."""
+    found: list[tuple[str, str]] = []
+    if probe.status != "ok":
+        found.append((probe.status, probe.reason))
+    info = probe.info
+    spans = span_problems(
+        sample,
+        duration=info.duration if info else None,
+        fps=info.fps if info else None,
+        tolerance=span_tolerance,
     )
-
-
-def _instantiate_source(spec: Any) -> Any:
-    """A `SampleSource` from a ``{class_path, init_args}`` spec (jsonargparse-checked)."""
-    from jsonargparse import ArgumentParser
-
-    from vthinker.data.sources.base import SampleSource
-
-    parser = ArgumentParser(exit_on_error=False)
-    parser.add_argument("--source", type=SampleSource)
-    cfg = parser.parse_object({"source": spec})
-    instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes
-    return instantiate(cfg).source
-
-
-def source_dataset(source: Any, name: str | None = None) -> Dataset:
-    """Load a `SampleSource` (its report gives the bad and left-out records)."""
-    samples = source.load()
-    report = source.report
-    return Dataset(
-        name=name or f"{type(source).__name__} {source.root}",
-        samples=samples,
-        video_root=Path(source.root),
-        bad_records=list(report.skipped),
-        left_out=dict(getattr(report, "left_out", {}) or {}),
-    )
-
-
-def _merge(base: Any, update: Any) -> Any:
-    """Deep-merge YAML mappings (later wins); a changed ``class_path`` replaces the node."""
-    if not (isinstance(base, dict) and isinstance(update, dict)):
-        return update
-    if "class_path" in update and update.get("class_path") != base.get("class_path"):
-        return update
-    out = dict(base)
-    for key, value in update.items():
-        out[key] = _merge(out[key], value) if key in out else value
-    return out
-
-
-def _read_yaml(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"config not found: {p}")
-    data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"{p}: expected a YAML mapping at the top level")
-    return data
-
-
-def datasets_from_config(
-    configs: Sequence[str | Path],
-    *,
-    stages: Sequence[str] | None = None,
-    limit: int | None = None,
-) -> list[Dataset]:
-    """The datasets a config names (module docstring).
-
-    Args:
-        configs: YAML files merged in order: either a source spec (top-level
-            ``class_path``) or a config with a ``data:`` block.
-        stages: Stages of a ``data:`` block to check (default: every one it sets).
-        limit: Check only the first ``limit`` samples of each dataset.
-
-    Raises:
-        ValueError: if the config names no dataset, or a requested stage has none.
-    """
-    merged: dict[str, Any] = {}
-    for c in configs:
-        merged = _merge(merged, _read_yaml(c))
-    if "class_path" in merged:
-        spec = merged if limit is None else _merge(merged, {"init_args": {"limit": limit}})
-        return [source_dataset(_instantiate_source(spec))]
-    data = merged.get("data")
-    if not isinstance(data, dict):
-        raise ValueError(
-            f"{', '.join(map(str, configs))}: no top-level class_path (a dataset source) "
-            "and no data: block"
-        )
-    init = data.get("init_args", data) or {}
-    wanted = list(stages) if stages else list(STAGES)
-    out: list[Dataset] = []
-    for stage in wanted:
-        source_spec = init.get(f"{stage}_source")
-        file = init.get(f"{stage}_file")
-        if source_spec:
-            if limit is not None:
-                source_spec = _merge(source_spec, {"init_args": {"limit": limit}})
-            src = _instantiate_source(source_spec)
-            out.append(source_dataset(src, name=f"{stage}_source {type(src).__name__}"))
-        elif file:
-            out.append(
-                jsonl_dataset(
-                    file,
-                    fmt=init.get("fmt", "auto") or "auto",
-                    video_root=init.get("video_root"),
-                    name=f"{stage}_file {file}",
-                    limit=limit,
-                )
-            )
-        elif stages:
-            raise ValueError(f"the data: block sets neither {stage}_source nor {stage}_file")
-    if not out:
-        raise ValueError("the data: block names no dataset (no <stage>_source or <stage>_file)")
-    return out
+    if spans:
+        found.append(("span", "; ".join(spans)))
+    if info is not None:
+        shown = _shown_frames(sample, info)
+        if shown is not None and shown < min_frames:
+            clip = sample.video_start is not None or sample.video_end is not None
+            part = "clip" if clip else "video"
+            found.append(("short", f"{part} has {shown} frames (< {min_frames})"))
+    return found
 
 
 # --- output -----------------------------------------------------------------------------------
-
-
-def _print_result(result: CheckResult, console: Any, show: int) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"data check: {result.name}", title_justify="left")
-    table.add_column("check")
-    table.add_column("videos", justify="right")
-    table.add_column("samples", justify="right")
-    table.add_row("samples read (distinct videos)", str(len(result.probes)), str(result.samples))
-    table.add_row("bad records skipped", "", str(len(result.bad_records)))
-    if result.left_out:
-        table.add_row("left out on purpose", "", str(sum(result.left_out.values())))
-    for kind in ISSUE_KINDS:
-        label = _LABELS[kind].format(min_frames=result.min_frames)
-        n = len(result.issues[kind])
-        style = "red" if n else ""
-        table.add_row(label, str(result.videos_with(kind)), str(n), style=style)
-    table.add_row("clean samples", "", str(len(result.clean)), style="bold")
-    console.print(table)
-    if result.bad_records:
-        console.print(f"[bold]bad records[/bold] ({len(result.bad_records)}):")
-        for where, why in result.bad_records[:show]:
-            console.print(f"  {where}: {why}", markup=False, highlight=False, soft_wrap=True)
-        if len(result.bad_records) > show:
-            console.print(f"  … and {len(result.bad_records) - show} more")
-    for why, n in sorted(result.left_out.items()):
-        console.print(f"left out: {n} {why}", markup=False, highlight=False)
-    for kind in ISSUE_KINDS:
-        items = result.issues[kind]
-        if not items:
-            continue
-        label = _LABELS[kind].format(min_frames=result.min_frames)
-        console.print(f"[bold]{label}[/bold] ({len(items)} samples):")
-        for issue in items[:show]:
-            console.print(
-                f"  {issue.sample_id}  {issue.video}: {issue.detail}",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
-        if len(items) > show:
-            console.print(f"  … and {len(items) - show} more")
 
 
 def _clean_path(sample: VideoSample, root: Path | None, out_dir: Path) -> str:
@@ -557,6 +365,8 @@ def run(argv: Sequence[str]) -> int:
     """``vthinker data check``; returns the exit code."""
     from rich.console import Console
 
+    from vthinker.data.check_report import print_result
+
     args = build_parser().parse_args(list(argv))
     if bool(args.config) == bool(args.jsonl):
         raise SystemExit("vthinker data check: give either --config or --jsonl")
@@ -588,7 +398,7 @@ def run(argv: Sequence[str]) -> int:
             deep=args.deep,
             progress=not args.no_progress,
         )
-        _print_result(result, console, args.show)
+        print_result(result, console, args.show)
         results.append(result)
     if args.write_clean:
         n = write_clean(results[0], datasets[0], args.write_clean)
