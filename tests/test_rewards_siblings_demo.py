@@ -3,6 +3,8 @@ no network), and every demo config trains 2 GRPO steps on CPU and logs its rewar
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import pytest
@@ -61,8 +63,12 @@ METHODS = {
 
 
 def _rewards_of(path: Path) -> list[Reward]:
-    """Instantiate the ``rewards`` list of a config the way LightningCLI would."""
-    config = yaml.safe_load(path.read_text())
+    """Instantiate the ``rewards`` list of a config (its layers applied) the way LightningCLI
+    would."""
+    out = io.StringIO()
+    with pytest.raises(SystemExit), contextlib.redirect_stdout(out):
+        cli(["fit", "--config", str(path), "--print_config"])
+    config = yaml.safe_load(out.getvalue())
     parser = ArgumentParser()
     parser.add_argument("--rewards", type=list[Reward])
     cfg = parser.parse_object({"rewards": config["model"]["init_args"]["rewards"]})

@@ -215,12 +215,18 @@ def test_module_validates_its_rewards(tiny_model_dir):
 def test_video_r1_recipe_samples_with_video_r1_top_p():
     """Video-R1 samples its (ordered and shuffled) rollouts with top_p 0.95 (its
     grpo_trainer.py GenerationConfig)."""
+    import contextlib
+    import io
     from pathlib import Path
 
     import yaml
 
+    from vthinker.cli import cli
+
     root = Path(__file__).resolve().parents[1]
-    cfg = yaml.safe_load((root / "configs/grpo/video_r1_tgrpo.yaml").read_text())
-    rollout = cfg["model"]["init_args"]["rollout"]
+    out = io.StringIO()  # the recipe as the CLI resolves it (layered over base_7b.yaml)
+    with pytest.raises(SystemExit), contextlib.redirect_stdout(out):
+        cli(["fit", "--config", str(root / "configs/grpo/video_r1_tgrpo.yaml"), "--print_config"])
+    rollout = yaml.safe_load(out.getvalue())["model"]["init_args"]["rollout"]
     assert rollout["top_p"] == 0.95
     assert RolloutSettings(**rollout).top_p == 0.95
