@@ -225,8 +225,6 @@ def load_policy(
     Raises:
         ValueError: if an adapter is to be merged into a 4-bit base.
     """
-    from transformers import BitsAndBytesConfig
-
     adapter_base = _adapter_base(cfg.name_or_path)
     if merge_adapter is None:
         merge_adapter = cfg.quantization is None
@@ -239,20 +237,7 @@ def load_policy(
         "trust_remote_code": cfg.trust_remote_code,
     }
     if cfg.quantization == "nf4":
-        # Only the language model is quantized; the vision tower and lm_head stay in `dtype`.
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=dtype,
-            # Plain names match by substring in older transformers; the regexes match the
-            # nested path ("model.visual.blocks…") in transformers >= 5.
-            llm_int8_skip_modules=[
-                *_VISION_NAMES,
-                *(rf".*\.{n}" for n in _VISION_NAMES),
-                "lm_head",
-            ],
-        )
+        kwargs["quantization_config"] = _nf4_config(dtype)
     if device_map is not None:
         kwargs["device_map"] = device_map
     model = _from_pretrained(adapter_base if keep_adapter else cfg.name_or_path, kwargs)
@@ -266,35 +251,59 @@ def load_policy(
         for p in vt.parameters():
             p.requires_grad_(False)
 
-    if keep_adapter or cfg.lora is not None:
-        from peft import LoraConfig, PeftModel, get_peft_model
+    if keep_adapter:
+        from peft import PeftModel
 
-        if keep_adapter:
-            model = PeftModel.from_pretrained(model, cfg.name_or_path, is_trainable=True)
-            log.info("loaded adapter %s on base %s", cfg.name_or_path, adapter_base)
-        else:
-            assert cfg.lora is not None
-            model = get_peft_model(
-                model,
-                LoraConfig(
-                    r=cfg.lora.r,
-                    lora_alpha=cfg.lora.alpha,
-                    lora_dropout=cfg.lora.dropout,
-                    target_modules=_lora_target_regex(model, cfg.lora),
-                    bias="none",
-                ),
-            )
+        model = PeftModel.from_pretrained(model, cfg.name_or_path, is_trainable=True)
+        log.info("loaded adapter %s on base %s", cfg.name_or_path, adapter_base)
+    elif cfg.lora is not None:
+        model = _add_lora(model, cfg.lora)
     if cfg.gradient_checkpointing:
-        ckpt_kwargs = {"use_reentrant": False}
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5.2x
-            base.activation_checkpointing_enable(activation_checkpointing_kwargs=ckpt_kwargs)
-        else:
-            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=ckpt_kwargs)
-        if hasattr(model, "enable_input_require_grads"):
-            model.enable_input_require_grads()
+        _enable_checkpointing(model)
     model.train()
     return model
+
+
+def _nf4_config(dtype: torch.dtype) -> Any:
+    """QLoRA's 4-bit NF4 settings: only the language model is quantized; the vision tower
+    and lm_head stay in ``dtype``."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=dtype,
+        # Plain names match by substring in older transformers; the regexes match the
+        # nested path ("model.visual.blocks…") in transformers >= 5.
+        llm_int8_skip_modules=[*_VISION_NAMES, *(rf".*\.{n}" for n in _VISION_NAMES), "lm_head"],
+    )
+
+
+def _add_lora(model: nn.Module, lora: LoraSettings) -> nn.Module:
+    """``model`` with fresh LoRA adapters on the modules ``lora`` targets."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=_lora_target_regex(model, lora),
+        bias="none",
+    )
+    return get_peft_model(model, config)
+
+
+def _enable_checkpointing(model: nn.Module) -> None:
+    """Non-reentrant activation checkpointing on the base model (under an adapter too)."""
+    ckpt_kwargs = {"use_reentrant": False}
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5.2x
+        base.activation_checkpointing_enable(activation_checkpointing_kwargs=ckpt_kwargs)
+    else:
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=ckpt_kwargs)
+    if hasattr(model, "enable_input_require_grads"):
+        model.enable_input_require_grads()
 
 
 def disable_dropout(model: nn.Module) -> nn.Module:

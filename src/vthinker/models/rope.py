@@ -114,31 +114,51 @@ def rope_index(
                 parts.append(torch.arange(start, start + n).expand(3, n))
                 start += n
                 continue
-            kind_name = "image" if kind == IMAGE else "video"
-            try:
-                t, h, w = next(grids[kind])
-            except StopIteration:
-                raise ValueError(
-                    f"row {b} has more {kind_name} token runs than {kind_name}_grid_thw entries"
-                ) from None
-            gh, gw = h // spatial_merge_size, w // spatial_merge_size
-            if t * gh * gw != n:
-                raise ValueError(
-                    f"row {b}: a {kind_name} run of {n} tokens does not match its grid "
-                    f"{t}x{h}x{w} (merge {spatial_merge_size}: {t * gh * gw} tokens)"
-                )
-            sec = torch.tensor(float(next(seconds, 1.0)) if kind == VIDEO else 0.0)
-            tpos = (torch.arange(t) * sec * tokens_per_second).long()  # float32, floored
-            grid = torch.stack(
-                torch.meshgrid(tpos, torch.arange(gh), torch.arange(gw), indexing="ij")
-            ).reshape(3, -1)
-            block = grid + start
+            sec = float(next(seconds, 1.0)) if kind == VIDEO else 0.0
+            block = _vision_block(
+                b, kind, n, grids[kind], sec, spatial_merge_size, tokens_per_second
+            )
+            block = block + start
             parts.append(block)
             start = int(block.max()) + 1
         row = torch.cat(parts, dim=1) if parts else torch.zeros(3, 0, dtype=torch.long)
         positions[:, b, keep] = row.to(device)
         deltas.append(start - len(types_row))
     return positions, torch.tensor(deltas, dtype=torch.long, device=device).unsqueeze(1)
+
+
+def _vision_block(
+    b: int,
+    kind: int,
+    n: int,
+    grids: Iterator[list[int]],
+    sec: float,
+    merge: int,
+    tokens_per_second: float,
+) -> torch.Tensor:
+    """Positions (temporal, height, width) of one image or video run of ``n`` tokens in row
+    ``b``, from its grid (the next of ``grids``), before the offset of the text before it.
+    A video's temporal position is ``floor(t * sec * tokens_per_second)`` in float32.
+
+    Shape: (3, n)
+    """
+    kind_name = "image" if kind == IMAGE else "video"
+    try:
+        t, h, w = next(grids)
+    except StopIteration:
+        raise ValueError(
+            f"row {b} has more {kind_name} token runs than {kind_name}_grid_thw entries"
+        ) from None
+    gh, gw = h // merge, w // merge
+    if t * gh * gw != n:
+        raise ValueError(
+            f"row {b}: a {kind_name} run of {n} tokens does not match its grid "
+            f"{t}x{h}x{w} (merge {merge}: {t * gh * gw} tokens)"
+        )
+    tpos = (torch.arange(t) * torch.tensor(sec) * tokens_per_second).long()  # float32, floored
+    return torch.stack(
+        torch.meshgrid(tpos, torch.arange(gh), torch.arange(gw), indexing="ij")
+    ).reshape(3, -1)
 
 
 def _published_get_rope_index(

@@ -394,21 +394,9 @@ class GRPOModule(VideoLLMModule):
                         with_entropy=iteration == 0,
                     )
                     self.manual_backward(loss)
+                last = iteration == g.num_iterations - 1
                 w = float(mask[rows].sum()) / n_tok
-                if iteration == g.num_iterations - 1:
-                    # The ratio and clipping of the last pass: on the first the ratio is 1
-                    # by construction (old log-probs = the current ones).
-                    for key in ("clip_low", "clip_high", "ratio_mean"):
-                        sums[key] = sums.get(key, 0.0) + float(getattr(stats, key)) * w
-                if iteration == 0:
-                    # Loss, KL and entropy of the policy that sampled the rollout.
-                    sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-                    sums["kl"] = sums.get("kl", 0.0) + float(stats.kl) * w
-                    sums["kl_max"] = max(sums.get("kl_max", 0.0), float(stats.kl_max))
-                    assert entropy is not None
-                    sums["entropy"] = (
-                        sums.get("entropy", 0.0) + float(masked_mean(entropy, mask[rows])) * w
-                    )
+                _accumulate(sums, iteration == 0, last, loss, stats, entropy, mask[rows], w)
             if g.max_grad_norm is not None:
                 self.clip_gradients(
                     opt, gradient_clip_val=g.max_grad_norm, gradient_clip_algorithm="norm"
@@ -454,18 +442,11 @@ class GRPOModule(VideoLLMModule):
         t2 = time.perf_counter()
         has_nan = bool(torch.isnan(total).any())
         if self._any_rank(has_nan):
-            if has_nan:
-                bad = sorted(
-                    {samples[i].id for i in torch.nonzero(torch.isnan(total)).flatten().tolist()}
-                )
-                parts = [
-                    n
-                    for n, vals in breakdown.parts.items()
-                    if any(v is not None and math.isnan(v) for v in vals)
-                ]
-                reason = f"NaN reward from {parts} on samples {bad}"
-            else:
-                reason = "another rank had a NaN reward or no usable sample"
+            reason = (
+                _nan_reason(samples, total, breakdown)
+                if has_nan
+                else "another rank had a NaN reward or no usable sample"
+            )
             self._skip_step(reason, batch)
             return
 
@@ -580,3 +561,39 @@ class GRPOModule(VideoLLMModule):
         for name, mean in breakdown.means().items():
             if not math.isnan(mean):
                 self.log(f"val/{name}", mean, batch_size=bs, sync_dist=True)
+
+
+def _nan_reason(samples: list[Any], total: torch.Tensor, breakdown: Any) -> str:
+    """Which reward parts gave NaN, on which samples (the reason a step is skipped)."""
+    bad = sorted({samples[i].id for i in torch.nonzero(torch.isnan(total)).flatten().tolist()})
+    parts = [
+        n
+        for n, vals in breakdown.parts.items()
+        if any(v is not None and math.isnan(v) for v in vals)
+    ]
+    return f"NaN reward from {parts} on samples {bad}"
+
+
+def _accumulate(
+    sums: dict[str, float],
+    first: bool,
+    last: bool,
+    loss: torch.Tensor,
+    stats: Any,
+    entropy: torch.Tensor | None,
+    mask: torch.Tensor,
+    w: float,
+) -> None:
+    """Add one micro-batch (token weight ``w``) to the step's `UpdateStats` sums."""
+    if last:
+        # The ratio and clipping of the last pass: on the first the ratio is 1 by
+        # construction (old log-probs = the current ones).
+        for key in ("clip_low", "clip_high", "ratio_mean"):
+            sums[key] = sums.get(key, 0.0) + float(getattr(stats, key)) * w
+    if first:
+        # Loss, KL and entropy of the policy that sampled the rollout.
+        assert entropy is not None
+        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+        sums["kl"] = sums.get("kl", 0.0) + float(stats.kl) * w
+        sums["kl_max"] = max(sums.get("kl_max", 0.0), float(stats.kl_max))
+        sums["entropy"] = sums.get("entropy", 0.0) + float(masked_mean(entropy, mask)) * w

@@ -300,6 +300,7 @@ def grpo_loss(
     Shape:
         logp, old_logp, ref_logp, mask: (B, C); advantages: (B,)
     """
+    # Over 60 lines only for the documented arguments: the objective is the 30 lines below.
     if logp.shape != old_logp.shape or logp.shape != mask.shape:
         raise ValueError(
             f"shape mismatch: logp {tuple(logp.shape)}, old_logp {tuple(old_logp.shape)}, "

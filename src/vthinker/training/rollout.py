@@ -192,18 +192,6 @@ class HFRollout:
             skip_special_tokens=True,
         )
         g = group_size
-        vision: dict[str, Any] = {}
-        if "video_grid_thw" in inputs:
-            vision["video_grid_thw"] = inputs["video_grid_thw"].repeat_interleave(g, dim=0)
-            # Kept per prompt so the vision tower runs once per prompt later.
-            vision["prompt_pixel_values_videos"] = inputs["pixel_values_videos"]
-            vision["prompt_video_grid_thw"] = inputs["video_grid_thw"]
-            if video_features is not None:
-                vision["prompt_video_features"] = video_features
-        if "second_per_grid_ts" in inputs:
-            vision["second_per_grid_ts"] = inputs["second_per_grid_ts"].repeat_interleave(g, dim=0)
-        if "mm_token_type_ids" in inputs:
-            vision["mm_token_type_ids"] = inputs["mm_token_type_ids"].repeat_interleave(g, dim=0)
         return Trajectory(
             prompt_ids=inputs["input_ids"].repeat_interleave(g, dim=0),
             prompt_mask=inputs["attention_mask"].repeat_interleave(g, dim=0),
@@ -212,8 +200,26 @@ class HFRollout:
             texts=texts,
             truncated=truncated,
             group_size=g,
-            vision=vision,
+            vision=_group_vision(inputs, g, video_features),
         )
+
+
+def _group_vision(
+    inputs: dict[str, Any], g: int, video_features: tuple[torch.Tensor, ...] | None
+) -> dict[str, Any]:
+    """A trajectory's vision inputs: per row (repeated ``g`` times) and, for the videos, per
+    prompt, so the vision tower runs once per prompt later (`Trajectory`)."""
+    vision: dict[str, Any] = {}
+    if "video_grid_thw" in inputs:
+        vision["video_grid_thw"] = inputs["video_grid_thw"].repeat_interleave(g, dim=0)
+        vision["prompt_pixel_values_videos"] = inputs["pixel_values_videos"]
+        vision["prompt_video_grid_thw"] = inputs["video_grid_thw"]
+        if video_features is not None:
+            vision["prompt_video_features"] = video_features
+    for key in ("second_per_grid_ts", "mm_token_type_ids"):
+        if key in inputs:
+            vision[key] = inputs[key].repeat_interleave(g, dim=0)
+    return vision
 
 
 def _base_model(model: nn.Module) -> nn.Module:
