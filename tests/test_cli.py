@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from vthinker.cli import cli, main
@@ -107,3 +108,24 @@ def test_tool_commands(tmp_path, capsys):
     assert "already" in capsys.readouterr().out
     main(["make-toy-data", "--out", str(tmp_path / "toy"), "--num-videos", "3"])
     assert (tmp_path / "toy" / "train.jsonl").is_file()
+
+
+def test_tool_command_lines_refuse_bad_input_naming_the_option(tmp_path, capsys):
+    """make-tiny, export and data check parse with jsonargparse: --help from the
+    docstrings, a positional stays positional, a bad value names its option."""
+    for args, option in [
+        (["make-tiny", str(tmp_path / "t"), "--hidden-size", "wide"], '"hidden_size"'),
+        (["export", str(tmp_path / "x.ckpt"), "--out", "o", "--dtype", "int8"], '"dtype"'),
+        (["export", str(tmp_path / "x.ckpt")], "--out"),
+        (["data", "check", "--jsonl", "a.jsonl", "--min-frames", "many"], '"min_frames"'),
+    ]:
+        with pytest.raises(SystemExit) as err:
+            main(args)
+        assert err.value.code == 2, args
+        assert option in capsys.readouterr().err, args
+    with pytest.raises(SystemExit) as err:
+        main(["make-tiny", "--help"])
+    assert err.value.code == 0
+    out = capsys.readouterr().out
+    assert "[out_dir]" in out and "--vision-depth" in out and "default: 64" in out
+    assert not (tmp_path / "t").exists()

@@ -326,3 +326,20 @@ def test_trace_style_writes_the_sibling_format(tmp_path):
         assert y.target_text() == y.trace  # it already holds its answer
     with pytest.raises(ValueError, match="unknown trace style"):
         make_toy_dataset(tmp_path / "c", num_videos=3, trace_style="r1")
+
+
+def test_command_line_help_config_file_and_bad_value(tmp_path, capsys):
+    """The options are `make_toy_dataset`'s (help from its docstring), a YAML file of them
+    works, and a bad value is refused naming the option."""
+    with pytest.raises(SystemExit) as err:
+        main(["--help"])
+    assert err.value.code == 0
+    out = capsys.readouterr().out
+    assert "--num-videos" in out and "--trace-style" in out and "default: 100" in out
+    cfg = tmp_path / "toy.yaml"
+    cfg.write_text(f"out: {tmp_path / 'from_yaml'}\nnum_videos: 3\nquestions_per_video: 1\n")
+    assert main(["--config", str(cfg)]) == 0
+    assert len(list((tmp_path / "from_yaml" / "videos").glob("*.mp4"))) == 3
+    with pytest.raises(SystemExit) as err:
+        main(["--out", str(tmp_path / "bad"), "--layout", "rows"])
+    assert err.value.code == 2 and 'Parser key "layout"' in capsys.readouterr().err

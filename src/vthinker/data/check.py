@@ -31,12 +31,12 @@ reports and exits 0; ``--fail-on-issues`` makes it exit 1 when anything was foun
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
 import os
 import sys
+from argparse import ArgumentError
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -333,11 +333,18 @@ def write_clean(result: CheckResult, dataset: Dataset, out: str | Path) -> int:
 # --- command line ------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="vthinker data check",
-        description="Scan a dataset: bad records, missing/undecodable/short videos, "
+def build_parser() -> Any:
+    """The options of ``vthinker data check`` (jsonargparse). ``--min-frames``,
+    ``--span-tolerance`` and ``--deep`` are `check_samples`'s, with its defaults. ``--config``
+    names the dataset configs to check (repeatable), so options come on the command line only.
+    """
+    from vthinker.command_args import add_function_flags, command_parser
+
+    p = command_parser(
+        "vthinker data check",
+        "Scan a dataset: bad records, missing/undecodable/short videos, "
         "out-of-range spans; optionally write the clean samples.",
+        config_file=False,
     )
     p.add_argument(
         "--config",
@@ -349,15 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video-root", help="folder relative video paths of --jsonl resolve against")
     p.add_argument("--fmt", default="auto", choices=["auto", "vthinker", "video_r1"])
     p.add_argument("--stage", action="append", choices=STAGES, help="stages of a data: block")
-    p.add_argument("--min-frames", type=int, default=DEFAULT_MIN_FRAMES)
-    p.add_argument("--span-tolerance", type=float, default=0.0, help="extra seconds past an end")
-    p.add_argument("--deep", action="store_true", help=f"decode {DEEP_FRAMES} frames per video")
+    add_function_flags(p, check_samples, skip={"dataset", "progress"})
     p.add_argument("--limit", type=int, help="check only the first N samples of each dataset")
     p.add_argument("--show", type=int, default=10, help="problems listed per kind")
     p.add_argument("--write-clean", help="write the clean samples to this JSONL file")
     p.add_argument("--report-json", help="write the counts as JSON to this file")
     p.add_argument("--fail-on-issues", action="store_true", help="exit 1 if anything was found")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -379,7 +384,7 @@ def run(argv: Sequence[str]) -> int:
             ]
         else:
             datasets = datasets_from_config(args.config, stages=args.stage, limit=args.limit)
-    except (FileNotFoundError, ValueError, argparse.ArgumentError) as err:
+    except (FileNotFoundError, ValueError, ArgumentError) as err:
         # a missing annotation file, a config naming no dataset, a bad source spec, ...
         raise SystemExit(f"vthinker data check: {err}") from err
     if args.write_clean and len(datasets) != 1:

@@ -19,10 +19,10 @@ The output folder loads with ``AutoModelForImageTextToText.from_pretrained`` and
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -75,8 +75,17 @@ def _load_sharded_weights(folder: Path, model: torch.nn.Module) -> dict[str, tor
     return {k.removeprefix("model."): v for k, v in target["model"].items()}
 
 
-def export_merged(source: str | Path, out_dir: str | Path, dtype: str = "bfloat16") -> Path:
+def export_merged(
+    source: str | Path,
+    out_dir: str | Path,
+    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16",
+) -> Path:
     """Write a merged, unquantized HF model folder (weights + processor) to ``out_dir``.
+
+    Args:
+        source: The checkpoint, adapter or model folder (module docstring).
+        out_dir: Output folder.
+        dtype: Weight dtype of the written model (a QLoRA base is loaded in it unquantized).
 
     Raises:
         FileNotFoundError: if ``source`` does not exist.
@@ -133,16 +142,19 @@ def export_merged(source: str | Path, out_dir: str | Path, dtype: str = "bfloat1
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="vthinker export",
-        description="Merge a checkpoint or adapter into a plain Hugging Face model folder.",
+    """``vthinker export SOURCE --out DIR [--dtype D]`` (`export_merged`)."""
+    from vthinker.command_args import add_function_flags, command_parser
+
+    parser = command_parser(
+        "vthinker export",
+        "Merge a checkpoint or adapter into a plain Hugging Face model folder.",
     )
     parser.add_argument(
         "source",
         help="a .ckpt file, a sharded FSDP .ckpt folder, a peft adapter folder or a model folder",
     )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
+    add_function_flags(parser, export_merged, skip={"source", "out_dir"})
     args = parser.parse_args(argv)
     out = export_merged(args.source, args.out, args.dtype)
     print(f"exported {args.source} → {out}")

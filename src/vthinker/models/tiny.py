@@ -10,12 +10,11 @@ loads through exactly the `from_pretrained` path used for the 7B model
 
 Usage::
 
-    python -m vthinker.models.tiny outputs/tiny-qwen2.5-vl
+    vthinker make-tiny outputs/tiny-qwen2.5-vl [--hidden-size 128 --vision-depth 1]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 from pathlib import Path
@@ -197,25 +196,31 @@ def build_tiny_qwen2_5_vl(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out_dir", nargs="?", default="outputs/tiny-qwen2.5-vl")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--overwrite", action="store_true", help="rebuild even if it exists")
-    parser.add_argument("--hidden-size", type=int, default=64, help="text model width")
-    parser.add_argument("--num-layers", type=int, default=2, help="text decoder layers")
-    parser.add_argument("--vision-depth", type=int, default=2, help="vision transformer blocks")
+    """``vthinker make-tiny [OUT]``: the options are `build_tiny_qwen2_5_vl`'s, and
+    ``--overwrite`` rebuilds a folder that already holds a model."""
+    from jsonargparse import ActionYesNo
+
+    from vthinker.command_args import add_function_flags, command_parser
+
+    parser = command_parser("vthinker make-tiny", __doc__.split("\n")[0])
+    names = add_function_flags(
+        parser,
+        build_tiny_qwen2_5_vl,
+        positional={"out_dir"},
+        defaults={"out_dir": "outputs/tiny-qwen2.5-vl"},
+    )
+    parser.add_argument(
+        "--overwrite",
+        action=ActionYesNo(no_prefix="no-"),
+        default=False,
+        help="rebuild even if it exists",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out_dir)
     if (out / "config.json").is_file() and not args.overwrite:
         print(f"tiny model already at {out} (use --overwrite to rebuild)")
         return
-    build_tiny_qwen2_5_vl(
-        out,
-        seed=args.seed,
-        hidden_size=args.hidden_size,
-        num_layers=args.num_layers,
-        vision_depth=args.vision_depth,
-    )
+    build_tiny_qwen2_5_vl(**{name: args[name] for name in names})
     print(f"wrote tiny Qwen2.5-VL to {out}")
 
 

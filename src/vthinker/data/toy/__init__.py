@@ -19,7 +19,8 @@ same PyAV/FFmpeg build, byte-identical mp4 files: libx264 runs single-threaded w
 MB-tree rate control off (with it on, it reads uninitialised memory and the bytes
 varied from run to run), and the muxer writes no creation time.
 
-Command line: ``python tools/make_toy_data.py --out data/toy`` (see `main`).
+Command line: ``vthinker make-toy-data --out data/toy`` (see `main`; ``--help`` lists the
+options, which are `make_toy_dataset`'s).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from vthinker.data.toy.scene import (
     NUM_LANES,
     ORDINALS,
     SHAPES,
+    Layout,
     ToyObject,
     ToyScene,
     make_scene,
@@ -67,6 +69,7 @@ __all__ = [
     "QUESTION_TEMPLATES",
     "SHAPES",
     "SPLITS",
+    "Layout",
     "ToyObject",
     "ToyQuestion",
     "ToyScene",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -15,8 +15,10 @@ from vthinker.data.schema import VideoSample, read_jsonl, write_jsonl
 from vthinker.data.toy.mp4 import write_video
 from vthinker.data.toy.questions import describe_question, make_questions
 from vthinker.data.toy.samples import _choose, _to_sample
-from vthinker.data.toy.scene import LAYOUTS, MOTIONS, make_scene, render_scene
+from vthinker.data.toy.scene import MOTIONS, Layout, make_scene, render_scene
 from vthinker.trace import TRACE_STYLES
+
+TraceStyle = Literal[TRACE_STYLES]  # type: ignore[valid-type]  # the choices of --trace-style
 
 __all__ = [
     "DEFAULT_NUM_VIDEOS",
@@ -75,8 +77,8 @@ def make_toy_dataset(
     fps: int = 8,
     min_duration: int = 8,
     max_duration: int = 12,
-    layout: str = "lanes",
-    trace_style: str = "video_thinker",
+    layout: Layout = "lanes",
+    trace_style: TraceStyle = "video_thinker",
     overwrite: bool = False,
 ) -> dict[str, Path]:
     """Generate the toy dataset (videos and split JSONL files) into ``out_dir``.
@@ -243,50 +245,27 @@ def _write_splits(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: generate the toy dataset unless it is already there.
+    """``vthinker make-toy-data``: generate the toy dataset unless it is already there.
+
+    The options are `make_toy_dataset`'s (``--num-videos``, ``--layout``, …) and ``--out``.
 
     Returns:
         Process exit status (0).
     """
-    parser = argparse.ArgumentParser(
-        prog="make_toy_data", description="Generate the synthetic toy video QA dataset."
+    from vthinker.command_args import add_function_flags, command_parser
+
+    parser = command_parser(
+        "vthinker make-toy-data", "Generate the synthetic toy video QA dataset."
     )
-    parser.add_argument("--out", default="data/toy", help="output folder (default: data/toy)")
-    parser.add_argument("--num-videos", type=int, default=DEFAULT_NUM_VIDEOS)
-    parser.add_argument("--questions-per-video", type=int, default=DEFAULT_QUESTIONS_PER_VIDEO)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", type=int, default=112, help="frame width and height (even)")
-    parser.add_argument("--fps", type=int, default=8, help="video frame rate")
-    parser.add_argument(
-        "--layout", choices=LAYOUTS, default="lanes", help="shapes in bands or in a 2x2 grid"
-    )
-    parser.add_argument(
-        "--trace-style",
-        choices=TRACE_STYLES,
-        default="video_thinker",
-        help="format of the gold traces (a sibling method's, for its format SFT)",
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing toy dataset in --out"
-    )
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", default="data/toy", help="output folder")
+    names = add_function_flags(parser, make_toy_dataset, skip={"out_dir"})
+    args = parser.parse_args(None if argv is None else list(argv))
     out = Path(args.out)
-    existing = _owned_outputs(out)
-    if existing and not args.overwrite:
+    if _owned_outputs(out) and not args.overwrite:
         print(f"{out} already holds a toy dataset; skipping (pass --overwrite to regenerate)")
         return 0
     began = time.perf_counter()
-    paths = make_toy_dataset(
-        out,
-        num_videos=args.num_videos,
-        questions_per_video=args.questions_per_video,
-        seed=args.seed,
-        size=args.size,
-        fps=args.fps,
-        layout=args.layout,
-        trace_style=args.trace_style,
-        overwrite=args.overwrite,
-    )
+    paths = make_toy_dataset(out, **{name: args[name] for name in names})
     elapsed = time.perf_counter() - began
     parts = []
     for split, path in paths.items():

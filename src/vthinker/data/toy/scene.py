@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -15,6 +16,7 @@ __all__ = [
     "NUM_LANES",
     "ORDINALS",
     "SHAPES",
+    "Layout",
     "ToyObject",
     "ToyScene",
     "make_scene",
@@ -167,7 +169,8 @@ def _shape_mask(shape: str, dy: np.ndarray, dx: np.ndarray, radius: float) -> np
     raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
 
 
-LAYOUTS: tuple[str, ...] = ("lanes", "grid")
+Layout = Literal["lanes", "grid"]
+LAYOUTS: tuple[str, ...] = get_args(Layout)
 """``lanes``: one horizontal band per shape across the whole frame. ``grid``: a 2x2 grid,
 one cell per shape. With 56-pixel frames each grid cell is exactly one of Qwen2.5-VL's
 merged visual tokens (2x2 patches of 14 pixels), so a shape is one token per second at
