@@ -311,8 +311,8 @@ def test_early_exit_command_writes_rows_and_summary(tiny_model_dir, toy_dir, tmp
     data.write_text("\n".join([*lines, json.dumps(missing), "{not json"]) + "\n")
     out = tmp_path / "out"
     args = ["--model", str(tiny_model_dir), "--data", str(data), "--out", str(out)]
-    args += ["--video_root", str(toy_dir), "--max_first_tokens", "4", "--max_new_tokens", "6"]
-    args += ["--max_frames", "4", "--max_pixels", "12544", "--min_pixels", "3136"]
+    args += ["--video-root", str(toy_dir), "--max-first-tokens", "4", "--max-new-tokens", "6"]
+    args += ["--max-frames", "4", "--max-pixels", "12544", "--min-pixels", "3136"]
     main(["early-exit", *args, "--dtype", "float32"])
     rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
     summary = json.loads((out / "summary.json").read_text())

@@ -119,15 +119,31 @@ def early_exit(
     import json
     from pathlib import Path
 
-    from vthinker.rewards.autor1 import AUTO_R1_SYSTEM
-
     decoder = {"threshold": threshold, "criterion": criterion, "max_first_tokens": max_first_tokens}
     data_args = {
+        "test_file": data,
+        "video_root": video_root or Path(data).parent,
+        "batch_size": batch_size,
+        "strict": str(strict).lower(),
+        "limit": limit,
         "max_pixels": max_pixels,
         "min_pixels": min_pixels,
         "frames.max_frames": max_frames,
     }
-    args = [
+    cli(_early_exit_test_args(model, dtype, out, max_new_tokens, decoder, data_args))
+    summary = json.loads((Path(out) / "summary.json").read_text(encoding="utf-8"))
+    result = {**summary["early_exit"], "skipped": summary["counts"]["skipped"]}
+    print(json.dumps(result))
+    return result
+
+
+def _early_exit_test_args(
+    model: str, dtype: str, out: str, max_new_tokens: int, decoder: dict, data: dict
+) -> list[str]:
+    """`vthinker test` arguments of an early-exit run (unset (None) settings left out)."""
+    from vthinker.rewards.autor1 import AUTO_R1_SYSTEM
+
+    return [
         "test",
         "--model=vthinker.evaluation.module.EvalModule",
         f"--model.init_args.policy.name_or_path={model}",
@@ -144,28 +160,21 @@ def early_exit(
             if v is not None
         ),
         "--data=vthinker.data.datamodule.VideoQADataModule",
-        f"--data.init_args.test_file={data}",
-        f"--data.init_args.video_root={video_root or Path(data).parent}",
         f"--data.init_args.prompt.system={AUTO_R1_SYSTEM}",
-        f"--data.init_args.batch_size={batch_size}",
-        f"--data.init_args.strict={str(strict).lower()}",
-        *(f"--data.init_args.{k}={v}" for k, v in data_args.items() if v is not None),
-        *([f"--data.init_args.limit={limit}"] if limit is not None else []),
+        *(f"--data.init_args.{k}={v}" for k, v in data.items() if v is not None),
         "--trainer.logger=false",
         "--trainer.devices=1",
         f"--trainer.default_root_dir={out}",
     ]
-    cli(args)
-    summary = json.loads((Path(out) / "summary.json").read_text(encoding="utf-8"))
-    result = {**summary["early_exit"], "skipped": summary["counts"]["skipped"]}
-    print(json.dumps(result))
-    return result
 
 
 def _early_exit(argv: list[str]) -> None:
-    from jsonargparse import auto_cli
+    from vthinker.command_args import add_function_flags, command_parser, docstring_help
 
-    auto_cli(early_exit, args=argv, prog="vthinker early-exit")
+    parser = command_parser("vthinker early-exit", docstring_help(early_exit)[0])
+    names = add_function_flags(parser, early_exit)
+    args = parser.parse_args(argv)
+    early_exit(**{k: args[k] for k in names})
 
 
 TOOLS: dict[str, Callable[[list[str]], None]] = {

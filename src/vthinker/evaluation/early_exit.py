@@ -252,31 +252,15 @@ def early_exit_generate(
     logp = torch.log_softmax(scores.float(), dim=-1).gather(-1, picked).squeeze(-1).cpu()  # (B, T1)
 
     # 2. Score the first answer of every row.
-    prefixes, ended, rows_out = [], [], []
+    rows_out, prefixes, ended = [], [], []
     for b, row in enumerate(new_ids):
         n, has_end = int(first_ends.lengths[b]), not bool(first_ends.truncated[b])
-        ids = row[:n]
-        text = tokenizer.decode(ids, skip_special_tokens=True)
-        mask = torch.tensor(answer_token_mask(text, token_char_spans(tokenizer, ids)), dtype=bool)
-        if mask.any():
-            if s.criterion == "entropy":
-                score = float(entropy[b, :n][mask].mean())
-            else:
-                score = math.exp(float(logp[b, :n][mask].mean()))
-        else:
-            score = math.nan
-        m = ANSWER_RE.search(text)
-        answer = m.group(1).strip() if m else None
-        early = (
-            answer is not None
-            and not is_fallback(answer, s.fallback_phrase)
-            and s.is_confident(score)
-        )
-        prefixes.append(ids)
+        result = _first_answer(tokenizer, row[:n], entropy[b, :n], logp[b, :n], s)
+        rows_out.append(result)
+        prefixes.append(row[:n])
         # The pad token may be the EOS token: a row cut by the stop string ends with
         # "</answer>", one that ends otherwise before the budget chose to stop.
-        ended.append(has_end and not text.rstrip().endswith("</answer>"))
-        rows_out.append(EarlyExitResult(text, answer, score, early, n))
+        ended.append(has_end and not result.text.rstrip().endswith("</answer>"))
 
     # 3. Continue the others from prompt + first stage.
     rows = [
@@ -292,10 +276,38 @@ def early_exit_generate(
         more_ends = completion_ends(out[:, width:].cpu(), end_ids)
         for i, b in enumerate(rows):
             ids = prefixes[b] + out[i, width:].tolist()[: int(more_ends.lengths[i])]
-            r = rows_out[b]
-            r.text = tokenizer.decode(ids, skip_special_tokens=True)
-            r.num_tokens = len(ids)
+            rows_out[b].text = tokenizer.decode(ids, skip_special_tokens=True)
+            rows_out[b].num_tokens = len(ids)
     return rows_out
+
+
+def _first_answer(
+    tokenizer: Any,
+    ids: list[int],
+    entropy: torch.Tensor,
+    logp: torch.Tensor,
+    s: EarlyExitSettings,
+) -> EarlyExitResult:
+    """The first stage of one row: its first answer, that answer's score (mean entropy or
+    confidence of its tokens; NaN without one) and whether decoding stops there.
+
+    Shape:
+        entropy, logp: (len(ids),) per generated token
+    """
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    mask = torch.tensor(answer_token_mask(text, token_char_spans(tokenizer, ids)), dtype=bool)
+    if not mask.any():
+        score = math.nan
+    elif s.criterion == "entropy":
+        score = float(entropy[mask].mean())
+    else:
+        score = math.exp(float(logp[mask].mean()))
+    m = ANSWER_RE.search(text)
+    answer = m.group(1).strip() if m else None
+    early = (
+        answer is not None and not is_fallback(answer, s.fallback_phrase) and s.is_confident(score)
+    )
+    return EarlyExitResult(text, answer, score, early, len(ids))
 
 
 def summarize_early_exit(

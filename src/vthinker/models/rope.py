@@ -89,10 +89,9 @@ def rope_index(
     device = input_ids.device
     if mm_token_type_ids is None:
         mm_token_type_ids = torch.zeros_like(input_ids)
-        if image_token_id is not None:
-            mm_token_type_ids[input_ids == image_token_id] = IMAGE
-        if video_token_id is not None:
-            mm_token_type_ids[input_ids == video_token_id] = VIDEO
+        for token, kind in ((image_token_id, IMAGE), (video_token_id, VIDEO)):
+            if token is not None:
+                mm_token_type_ids[input_ids == token] = kind
     grids = {
         IMAGE: iter(image_grid_thw.tolist() if image_grid_thw is not None else []),
         VIDEO: iter(video_grid_thw.tolist() if video_grid_thw is not None else []),
@@ -101,11 +100,9 @@ def rope_index(
     positions = torch.full((3, batch, length), _PAD_POSITION, dtype=torch.long, device=device)
     deltas = []
     for b in range(batch):
-        keep = (
-            attention_mask[b].bool()
-            if attention_mask is not None
-            else torch.ones(length, dtype=torch.bool, device=device)
-        )
+        keep = torch.ones(length, dtype=torch.bool, device=device)
+        if attention_mask is not None:
+            keep = attention_mask[b].bool()
         types_row = mm_token_type_ids[b][keep].tolist()
         parts: list[torch.Tensor] = []
         start = 0  # one past the largest position so far
