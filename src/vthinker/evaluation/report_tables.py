@@ -1,0 +1,280 @@
+"""The report's tables: `Report` (the numbers) and `build_report` (runs -> tables and the
+Markdown report)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from vthinker.evaluation.published import (
+    BENCHMARK_LABELS,
+    PUBLISHED_ACCURACY,
+    PUBLISHED_CAPTION,
+    PUBLISHED_FRAMES,
+    PUBLISHED_GROUNDING,
+    benchmark_label,
+)
+from vthinker.evaluation.report_runs import RunSummary
+from vthinker.evaluation.summary import markdown_table
+from vthinker.evaluation.tasks import CAPTION_KEYS, GROUNDING_KEYS
+
+__all__ = ["MISSING", "REFERENCE_CHOICES", "Report", "build_report"]
+
+REFERENCE_CHOICES = ("auto", "all", "none")
+MISSING = "–"
+
+
+def _fmt(value: float | None, scale: float = 100.0) -> str:
+    return MISSING if value is None else f"{value * scale:.2f}"
+
+
+def _ordered_benchmarks(keys: set[str]) -> list[str]:
+    paper = [k for k in BENCHMARK_LABELS if k in keys]
+    return paper + sorted(keys - set(paper))
+
+
+@dataclass
+class Report:
+    """Tables (and the data for the plots) built from runs.
+
+    Attributes:
+        runs: The runs used.
+        frames: The frame count of the main accuracy table.
+        accuracy: Model -> benchmark key -> accuracy (%) of QA runs at ``frames``.
+        reference_accuracy: Published model -> benchmark key -> accuracy (%).
+        by_frames: ``(model, benchmark)`` -> frame count -> accuracy (%), for the pairs
+            evaluated at more than one frame count.
+        grounding: One row per grounding run: ``model``, ``benchmark``, ``frames`` and the
+            metrics (%).
+        caption: One row per caption run, as ``grounding`` (scores x100).
+        reference_grounding: Published model -> grounding metric (%).
+        reference_caption: Published model -> caption metric (x100).
+        markdown: The full Markdown report.
+    """
+
+    runs: list[RunSummary]
+    frames: int | None
+    accuracy: dict[str, dict[str, float]]
+    reference_accuracy: dict[str, dict[str, float]]
+    by_frames: dict[tuple[str, str], dict[int, float]]
+    grounding: list[dict[str, Any]]
+    caption: list[dict[str, Any]]
+    reference_grounding: dict[str, dict[str, float]]
+    reference_caption: dict[str, dict[str, float]]
+    markdown: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runs": [
+                {
+                    "path": str(r.path),
+                    "model": r.model,
+                    "benchmark": r.benchmark,
+                    "task": r.task,
+                    "frames": r.frames,
+                    "metrics": r.metrics,
+                    "counts": r.counts,
+                }
+                for r in self.runs
+            ],
+            "frames": self.frames,
+            "accuracy": self.accuracy,
+            "reference_accuracy": self.reference_accuracy,
+            "accuracy_by_frames": [
+                {"model": m, "benchmark": b, "frames": {str(k): v for k, v in sorted(f.items())}}
+                for (m, b), f in self.by_frames.items()
+            ],
+            "grounding": self.grounding,
+            "caption": self.caption,
+            "reference_grounding": self.reference_grounding,
+            "reference_caption": self.reference_caption,
+        }
+
+
+def _main_frames(runs: list[RunSummary]) -> int | None:
+    """The paper's 16 when some QA run has it, else the most common frame count."""
+    counts = Counter(r.frames for r in runs if r.task == "qa" and r.frames is not None)
+    if not counts:
+        return None
+    return PUBLISHED_FRAMES if PUBLISHED_FRAMES in counts else counts.most_common(1)[0][0]
+
+
+def build_report(
+    runs: list[RunSummary], reference: str = "auto", frames: int | None = None
+) -> Report:
+    """Tables of ``runs``.
+
+    Args:
+        runs: Loaded runs.
+        reference: Published reference rows: ``all`` always, ``none`` never, ``auto``
+            when some run is on a benchmark (or task) the paper reports.
+        frames: Frame count of the main accuracy table (default: 16 when some run has
+            it, else the most common one); every count is in the by-frames table.
+    """
+    if reference not in REFERENCE_CHOICES:
+        raise ValueError(f"reference must be one of {REFERENCE_CHOICES}, got {reference!r}")
+    if not runs:
+        raise ValueError("no runs to report")
+    main_frames = frames if frames is not None else _main_frames(runs)
+    qa = [r for r in runs if r.task == "qa" and "accuracy" in r.metrics]
+    accuracy: dict[str, dict[str, float]] = defaultdict(dict)
+    by_frames: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+    for r in qa:
+        if r.frames == main_frames:
+            accuracy[r.model][r.benchmark] = 100 * r.metrics["accuracy"]
+        if r.frames is not None:
+            by_frames[(r.model, r.benchmark)][r.frames] = 100 * r.metrics["accuracy"]
+    several = len({r.frames for r in qa}) > 1
+
+    def rows_of(task: str, keys: dict[str, str]) -> list[dict[str, Any]]:
+        return [
+            {
+                "model": r.model,
+                "benchmark": r.benchmark,
+                "frames": r.frames,
+                **{k: 100 * r.metrics[k] for k in keys if k in r.metrics},
+            }
+            for r in sorted(runs, key=lambda r: (r.model, r.benchmark, r.frames or 0))
+            if r.task == task
+        ]
+
+    grounding = rows_of("grounding", GROUNDING_KEYS)
+    caption = rows_of("caption", CAPTION_KEYS)
+    paper_benchmarks = any(r.benchmark in BENCHMARK_LABELS for r in qa)
+    use_ref = {
+        "qa": reference == "all" or (reference == "auto" and paper_benchmarks),
+        "grounding": reference == "all" or (reference == "auto" and bool(grounding)),
+        "caption": reference == "all" or (reference == "auto" and bool(caption)),
+    }
+    report = Report(
+        runs=runs,
+        frames=main_frames,
+        accuracy=dict(accuracy),
+        reference_accuracy=PUBLISHED_ACCURACY if use_ref["qa"] else {},
+        by_frames={k: v for k, v in by_frames.items() if len(v) > 1} if several else {},
+        grounding=grounding,
+        caption=caption,
+        reference_grounding=PUBLISHED_GROUNDING if use_ref["grounding"] else {},
+        reference_caption=PUBLISHED_CAPTION if use_ref["caption"] else {},
+    )
+    report.markdown = _markdown(report)
+    return report
+
+
+def _ref_label(model: str) -> str:
+    return f"{model} (paper)"
+
+
+def _benchmark_order(key: str) -> tuple[int, str]:
+    order = list(BENCHMARK_LABELS)
+    return (order.index(key), "") if key in order else (len(order), key)
+
+
+def _markdown(rep: Report) -> str:
+    parts = ["# Evaluation report", ""]
+    if rep.accuracy or rep.reference_accuracy:
+        keys = {b for row in rep.accuracy.values() for b in row}
+        if rep.reference_accuracy:
+            keys |= set(BENCHMARK_LABELS)
+        cols = _ordered_benchmarks(keys)
+        rows = [
+            [_ref_label(m), *(_fmt(v.get(b), 1) for b in cols)]
+            for m, v in rep.reference_accuracy.items()
+        ]
+        rows += [[m, *(_fmt(v.get(b), 1) for b in cols)] for m, v in sorted(rep.accuracy.items())]
+        title = f"## Accuracy (%), {rep.frames} frames" if rep.frames else "## Accuracy (%)"
+        note = (
+            [f"Published rows: the paper's numbers at {PUBLISHED_FRAMES} frames.", ""]
+            if rep.reference_accuracy
+            else []
+        )
+        parts += [
+            title,
+            "",
+            markdown_table(["model", *map(benchmark_label, cols)], rows),
+            "",
+            *note,
+        ]
+    if rep.by_frames:
+        counts = sorted({n for f in rep.by_frames.values() for n in f})
+        rows = [
+            [m, benchmark_label(b), *(_fmt(f.get(n), 1) for n in counts)]
+            for (m, b), f in sorted(
+                rep.by_frames.items(), key=lambda kv: (kv[0][0], _benchmark_order(kv[0][1]))
+            )
+        ]
+        parts += [
+            "## Accuracy (%) by number of frames",
+            "",
+            markdown_table(
+                ["model", "benchmark", *(f"{n} frames" for n in counts)], rows, align="ll"
+            ),
+            "",
+        ]
+    for title, data, ref, keys in (
+        ("Temporal grounding (%)", rep.grounding, rep.reference_grounding, GROUNDING_KEYS),
+        ("Captions (x100)", rep.caption, rep.reference_caption, CAPTION_KEYS),
+    ):
+        if not data and not ref:
+            continue
+        rows = [
+            [_ref_label(m), "paper", str(PUBLISHED_FRAMES), *(_fmt(v.get(k), 1) for k in keys)]
+            for m, v in ref.items()
+        ]
+        rows += [
+            [
+                row["model"],
+                benchmark_label(row["benchmark"]),
+                str(row["frames"]) if row["frames"] is not None else MISSING,
+                *(_fmt(row.get(k), 1) for k in keys),
+            ]
+            for row in data
+        ]
+        parts += [
+            f"## {title}",
+            "",
+            markdown_table(["model", "benchmark", "frames", *keys.values()], rows, align="ll"),
+            "",
+        ]
+    rows = []
+    for r in sorted(
+        rep.runs, key=lambda r: (r.task, _benchmark_order(r.benchmark), r.model, r.frames or 0)
+    ):
+        c = r.counts
+        rows.append(
+            [
+                r.model,
+                benchmark_label(r.benchmark),
+                r.task,
+                str(r.frames) if r.frames is not None else MISSING,
+                str(c.get("scored", MISSING)),
+                str(c.get("skipped", MISSING)),
+                str(len(r.missing)),
+                f"`{r.path}`",
+            ]
+        )
+    parts += [
+        "## Runs",
+        "",
+        markdown_table(
+            ["model", "benchmark", "task", "frames", "scored", "skipped", "missing", "folder"],
+            rows,
+            align="lllrrrrl",
+        ),
+        "",
+    ]
+    problems = [r for r in rep.runs if r.skipped or r.missing]
+    if problems:
+        parts += ["Skipped or missing samples (not counted in the metrics):", ""]
+        for r in problems:
+            ids = [f"{s.get('id')} ({s.get('reason', '')})" for s in r.skipped[:10]]
+            more = f", … {len(r.skipped) - 10} more" if len(r.skipped) > 10 else ""
+            line = f"- {r.model} / {benchmark_label(r.benchmark)} / {r.frames} frames:"
+            if r.skipped:
+                line += f" skipped {', '.join(ids)}{more}."
+            if r.missing:
+                line += f" {len(r.missing)} not done yet (rerun the same command to finish)."
+            parts.append(line)
+        parts.append("")
+    return "\n".join(parts)
