@@ -100,6 +100,20 @@ def _main_frames(runs: list[RunSummary]) -> int | None:
     return PUBLISHED_FRAMES if PUBLISHED_FRAMES in counts else counts.most_common(1)[0][0]
 
 
+def _metric_rows(runs: list[RunSummary], task: str, keys: dict[str, str]) -> list[dict[str, Any]]:
+    """One row per run of ``task``: model, benchmark, frames and its ``keys`` metrics (%)."""
+    return [
+        {
+            "model": r.model,
+            "benchmark": r.benchmark,
+            "frames": r.frames,
+            **{k: 100 * r.metrics[k] for k in keys if k in r.metrics},
+        }
+        for r in sorted(runs, key=lambda r: (r.model, r.benchmark, r.frames or 0))
+        if r.task == task
+    ]
+
+
 def build_report(
     runs: list[RunSummary], reference: str = "auto", frames: int | None = None
 ) -> Report:
@@ -126,21 +140,8 @@ def build_report(
         if r.frames is not None:
             by_frames[(r.model, r.benchmark)][r.frames] = 100 * r.metrics["accuracy"]
     several = len({r.frames for r in qa}) > 1
-
-    def rows_of(task: str, keys: dict[str, str]) -> list[dict[str, Any]]:
-        return [
-            {
-                "model": r.model,
-                "benchmark": r.benchmark,
-                "frames": r.frames,
-                **{k: 100 * r.metrics[k] for k in keys if k in r.metrics},
-            }
-            for r in sorted(runs, key=lambda r: (r.model, r.benchmark, r.frames or 0))
-            if r.task == task
-        ]
-
-    grounding = rows_of("grounding", GROUNDING_KEYS)
-    caption = rows_of("caption", CAPTION_KEYS)
+    grounding = _metric_rows(runs, "grounding", GROUNDING_KEYS)
+    caption = _metric_rows(runs, "caption", CAPTION_KEYS)
     paper_benchmarks = any(r.benchmark in BENCHMARK_LABELS for r in qa)
     use_ref = {
         "qa": reference == "all" or (reference == "auto" and paper_benchmarks),
@@ -171,72 +172,107 @@ def _benchmark_order(key: str) -> tuple[int, str]:
     return (order.index(key), "") if key in order else (len(order), key)
 
 
+def _frames_cell(frames: int | None) -> str:
+    return str(frames) if frames is not None else MISSING
+
+
 def _markdown(rep: Report) -> str:
-    parts = ["# Evaluation report", ""]
-    if rep.accuracy or rep.reference_accuracy:
-        keys = {b for row in rep.accuracy.values() for b in row}
-        if rep.reference_accuracy:
-            keys |= set(BENCHMARK_LABELS)
-        cols = _ordered_benchmarks(keys)
-        rows = [
-            [_ref_label(m), *(_fmt(v.get(b), 1) for b in cols)]
-            for m, v in rep.reference_accuracy.items()
-        ]
-        rows += [[m, *(_fmt(v.get(b), 1) for b in cols)] for m, v in sorted(rep.accuracy.items())]
-        title = f"## Accuracy (%), {rep.frames} frames" if rep.frames else "## Accuracy (%)"
-        note = (
-            [f"Published rows: the paper's numbers at {PUBLISHED_FRAMES} frames.", ""]
-            if rep.reference_accuracy
-            else []
-        )
-        parts += [
-            title,
+    """The Markdown report: one section per table, then the skipped and missing samples."""
+    return "\n".join(
+        [
+            "# Evaluation report",
             "",
-            markdown_table(["model", *map(benchmark_label, cols)], rows),
-            "",
-            *note,
-        ]
-    if rep.by_frames:
-        counts = sorted({n for f in rep.by_frames.values() for n in f})
-        rows = [
-            [m, benchmark_label(b), *(_fmt(f.get(n), 1) for n in counts)]
-            for (m, b), f in sorted(
-                rep.by_frames.items(), key=lambda kv: (kv[0][0], _benchmark_order(kv[0][1]))
-            )
-        ]
-        parts += [
-            "## Accuracy (%) by number of frames",
-            "",
-            markdown_table(
-                ["model", "benchmark", *(f"{n} frames" for n in counts)], rows, align="ll"
+            *_accuracy_section(rep),
+            *_by_frames_section(rep),
+            *_metric_section(
+                "Temporal grounding (%)", rep.grounding, rep.reference_grounding, GROUNDING_KEYS
             ),
-            "",
+            *_metric_section("Captions (x100)", rep.caption, rep.reference_caption, CAPTION_KEYS),
+            *_runs_section(rep),
+            *_problems_section(rep),
         ]
-    for title, data, ref, keys in (
-        ("Temporal grounding (%)", rep.grounding, rep.reference_grounding, GROUNDING_KEYS),
-        ("Captions (x100)", rep.caption, rep.reference_caption, CAPTION_KEYS),
-    ):
-        if not data and not ref:
-            continue
-        rows = [
-            [_ref_label(m), "paper", str(PUBLISHED_FRAMES), *(_fmt(v.get(k), 1) for k in keys)]
-            for m, v in ref.items()
+    )
+
+
+def _accuracy_section(rep: Report) -> list[str]:
+    """Accuracy (%) as models × benchmarks at the main frame count, paper rows first."""
+    if not rep.accuracy and not rep.reference_accuracy:
+        return []
+    keys = {b for row in rep.accuracy.values() for b in row}
+    if rep.reference_accuracy:
+        keys |= set(BENCHMARK_LABELS)
+    cols = _ordered_benchmarks(keys)
+    rows = [
+        [_ref_label(m), *(_fmt(v.get(b), 1) for b in cols)]
+        for m, v in rep.reference_accuracy.items()
+    ]
+    rows += [[m, *(_fmt(v.get(b), 1) for b in cols)] for m, v in sorted(rep.accuracy.items())]
+    title = f"## Accuracy (%), {rep.frames} frames" if rep.frames else "## Accuracy (%)"
+    note = (
+        [f"Published rows: the paper's numbers at {PUBLISHED_FRAMES} frames.", ""]
+        if rep.reference_accuracy
+        else []
+    )
+    return [
+        title,
+        "",
+        markdown_table(["model", *map(benchmark_label, cols)], rows),
+        "",
+        *note,
+    ]
+
+
+def _by_frames_section(rep: Report) -> list[str]:
+    """Accuracy (%) of each model and benchmark at each frame count it was run with."""
+    if not rep.by_frames:
+        return []
+    counts = sorted({n for f in rep.by_frames.values() for n in f})
+    rows = [
+        [m, benchmark_label(b), *(_fmt(f.get(n), 1) for n in counts)]
+        for (m, b), f in sorted(
+            rep.by_frames.items(), key=lambda kv: (kv[0][0], _benchmark_order(kv[0][1]))
+        )
+    ]
+    return [
+        "## Accuracy (%) by number of frames",
+        "",
+        markdown_table(["model", "benchmark", *(f"{n} frames" for n in counts)], rows, align="ll"),
+        "",
+    ]
+
+
+def _metric_section(
+    title: str,
+    data: list[dict[str, Any]],
+    ref: dict[str, dict[str, float]],
+    keys: dict[str, str],
+) -> list[str]:
+    """A grounding or caption table: paper rows, then one row per run."""
+    if not data and not ref:
+        return []
+    rows = [
+        [_ref_label(m), "paper", str(PUBLISHED_FRAMES), *(_fmt(v.get(k), 1) for k in keys)]
+        for m, v in ref.items()
+    ]
+    rows += [
+        [
+            row["model"],
+            benchmark_label(row["benchmark"]),
+            _frames_cell(row["frames"]),
+            *(_fmt(row.get(k), 1) for k in keys),
         ]
-        rows += [
-            [
-                row["model"],
-                benchmark_label(row["benchmark"]),
-                str(row["frames"]) if row["frames"] is not None else MISSING,
-                *(_fmt(row.get(k), 1) for k in keys),
-            ]
-            for row in data
-        ]
-        parts += [
-            f"## {title}",
-            "",
-            markdown_table(["model", "benchmark", "frames", *keys.values()], rows, align="ll"),
-            "",
-        ]
+        for row in data
+    ]
+    return [
+        f"## {title}",
+        "",
+        markdown_table(["model", "benchmark", "frames", *keys.values()], rows, align="ll"),
+        "",
+    ]
+
+
+def _runs_section(rep: Report) -> list[str]:
+    """The runs the report was made from, with their sample counts and folders."""
     rows = []
     for r in sorted(
         rep.runs, key=lambda r: (r.task, _benchmark_order(r.benchmark), r.model, r.frames or 0)
@@ -247,14 +283,14 @@ def _markdown(rep: Report) -> str:
                 r.model,
                 benchmark_label(r.benchmark),
                 r.task,
-                str(r.frames) if r.frames is not None else MISSING,
+                _frames_cell(r.frames),
                 str(c.get("scored", MISSING)),
                 str(c.get("skipped", MISSING)),
                 str(len(r.missing)),
                 f"`{r.path}`",
             ]
         )
-    parts += [
+    return [
         "## Runs",
         "",
         markdown_table(
@@ -264,17 +300,21 @@ def _markdown(rep: Report) -> str:
         ),
         "",
     ]
+
+
+def _problems_section(rep: Report) -> list[str]:
+    """A line per run with skipped (the first 10 named) or not yet done samples."""
     problems = [r for r in rep.runs if r.skipped or r.missing]
-    if problems:
-        parts += ["Skipped or missing samples (not counted in the metrics):", ""]
-        for r in problems:
-            ids = [f"{s.get('id')} ({s.get('reason', '')})" for s in r.skipped[:10]]
-            more = f", … {len(r.skipped) - 10} more" if len(r.skipped) > 10 else ""
-            line = f"- {r.model} / {benchmark_label(r.benchmark)} / {r.frames} frames:"
-            if r.skipped:
-                line += f" skipped {', '.join(ids)}{more}."
-            if r.missing:
-                line += f" {len(r.missing)} not done yet (rerun the same command to finish)."
-            parts.append(line)
-        parts.append("")
-    return "\n".join(parts)
+    if not problems:
+        return []
+    parts = ["Skipped or missing samples (not counted in the metrics):", ""]
+    for r in problems:
+        ids = [f"{s.get('id')} ({s.get('reason', '')})" for s in r.skipped[:10]]
+        more = f", … {len(r.skipped) - 10} more" if len(r.skipped) > 10 else ""
+        line = f"- {r.model} / {benchmark_label(r.benchmark)} / {r.frames} frames:"
+        if r.skipped:
+            line += f" skipped {', '.join(ids)}{more}."
+        if r.missing:
+            line += f" {len(r.missing)} not done yet (rerun the same command to finish)."
+        parts.append(line)
+    return [*parts, ""]
