@@ -435,6 +435,27 @@ def test_report_without_reference_and_errors(tmp_path, capsys):
     assert "no such run folder" in capsys.readouterr().err
 
 
+def test_report_command_help_and_bad_values(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", "--help"])
+    assert exit_.value.code == 0
+    help_text = capsys.readouterr().out
+    for flag in ("--out", "--reference", "--frames", "runs"):
+        assert flag in help_text
+    assert "outputs/eval/report" in help_text  # the default, from `report`'s signature
+    run = _fake_run(tmp_path, "a", "toy", 8, {"accuracy": 0.5})
+    for bad, option in (("--frames=abc", "frames"), ("--reference=paper", "reference")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["report", str(run), "--out", str(tmp_path / "out"), bad])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert f'"{option}"' in err and bad.split("=")[1] in err, err
+    assert not (tmp_path / "out").exists()
+    # Flags as before: several RUN_DIRs, options before or after them, --opt=value.
+    main(["report", "--reference=none", str(run), str(run), "--out", str(tmp_path / "out")])
+    assert (tmp_path / "out" / "report.md").is_file()
+
+
 def test_checkpoint_weights_are_loaded_over_the_policy(tiny_model_dir, tmp_path):
     import torch
 

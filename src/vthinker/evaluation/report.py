@@ -27,7 +27,6 @@ The parts: `vthinker.evaluation.report_runs` reads the runs,
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from vthinker.evaluation.plots import (
     plot_grounding_recall,
 )
 from vthinker.evaluation.report_runs import RunSummary, find_runs, load_runs
-from vthinker.evaluation.report_tables import REFERENCE_CHOICES, Report, build_report
+from vthinker.evaluation.report_tables import Reference, Report, build_report
 from vthinker.evaluation.summary import markdown_table
 from vthinker.evaluation.tasks import CAPTION_KEYS, GROUNDING_KEYS
 
@@ -95,31 +94,48 @@ def write_report(
     return written
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``vthinker report``: compare evaluation runs (see the module docstring)."""
-    parser = argparse.ArgumentParser(
-        prog="vthinker report",
-        description="Compare evaluation runs: Markdown tables and PNG plots.",
-    )
+def report(
+    runs: list[str],
+    *,
+    out: str = "outputs/eval/report",
+    reference: Reference = "auto",
+    frames: int | None = None,
+) -> None:
+    """Compare evaluation runs: Markdown tables and PNG plots.
+
+    Writes the report (`write_report`) and prints the path of each file written.
+
+    Args:
+        runs: Run folders (or folders holding runs).
+        out: Output folder.
+        reference: Published reference rows: auto (when a run is on a paper benchmark),
+            all, none.
+        frames: Frame count of the main accuracy table (default: 16 if present, else the
+            most common); every count is in the by-frames table and plot.
+    """
+    for path in write_report(runs, out, reference=reference, frames=frames).values():
+        print(path)
+
+
+def _parser():
+    """The ``vthinker report`` parser: `report`'s parameters, RUN_DIRs as positionals."""
+    from jsonargparse import ArgumentParser
+
+    doc = report.__doc__ or ""
+    parser = ArgumentParser(prog="vthinker report", description=doc.partition("\n")[0])
+    # A list positional of several words takes argparse's nargs; the options come from
+    # `report`'s signature and docstring.
     parser.add_argument("runs", nargs="+", help="run folders (or folders holding runs)")
-    parser.add_argument("--out", default="outputs/eval/report", help="output folder")
-    parser.add_argument(
-        "--reference",
-        choices=REFERENCE_CHOICES,
-        default="auto",
-        help="published reference rows: auto (when a run is on a paper benchmark), all, none",
-    )
-    parser.add_argument(
-        "--frames",
-        type=int,
-        default=None,
-        help="frame count of the main accuracy table (default: 16 if present, else the most "
-        "common); every count is in the by-frames table and plot",
-    )
+    parser.add_function_arguments(report, skip={"runs"}, as_group=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``vthinker report RUN_DIR... [--out DIR] [--reference auto|all|none] [--frames N]``:
+    compare evaluation runs (see the module docstring and `report`)."""
+    parser = _parser()
     args = parser.parse_args(argv)
     try:
-        written = write_report(args.runs, args.out, reference=args.reference, frames=args.frames)
+        report(**args.as_dict())
     except (FileNotFoundError, ValueError) as err:
         parser.exit(2, f"vthinker report: error: {err}\n")
-    for path in written.values():
-        print(path)

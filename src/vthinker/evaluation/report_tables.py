@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from vthinker.evaluation.published import (
     BENCHMARK_LABELS,
@@ -19,9 +19,11 @@ from vthinker.evaluation.report_runs import RunSummary
 from vthinker.evaluation.summary import markdown_table
 from vthinker.evaluation.tasks import CAPTION_KEYS, GROUNDING_KEYS
 
-__all__ = ["MISSING", "REFERENCE_CHOICES", "Report", "build_report"]
+__all__ = ["MISSING", "REFERENCE_CHOICES", "Reference", "Report", "build_report"]
 
-REFERENCE_CHOICES = ("auto", "all", "none")
+Reference = Literal["auto", "all", "none"]
+"""Which published reference rows a report shows (see `build_report`)."""
+REFERENCE_CHOICES: tuple[str, ...] = get_args(Reference)
 MISSING = "–"
 
 
