@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal
 
 import torch
 from lightning.pytorch.cli import OptimizerCallable
@@ -51,11 +51,17 @@ from vthinker.models.policy import (
 )
 from vthinker.rewards.base import Reward, RewardBreakdown, combine
 from vthinker.training.base import GenerationSettings, VideoLLMModule, adamw
+from vthinker.training.grpo_stats import (
+    UpdateStats,
+    accumulate,
+    completion_records,
+    nan_reason,
+    step_metrics,
+)
 from vthinker.training.losses import (
     LossType,
     group_advantages,
     grpo_loss,
-    masked_mean,
     pooled_std,
 )
 from vthinker.training.rollout import (
@@ -71,18 +77,6 @@ from vthinker.training.schedules import LRSchedule
 log = logging.getLogger(__name__)
 
 __all__ = ["GRPOModule", "GRPOSettings"]
-
-
-class UpdateStats(NamedTuple):
-    """What one GRPO update reports (token-weighted means over the batch)."""
-
-    loss: float  # first pass: the policy that sampled the rollout
-    kl: float
-    kl_max: float
-    entropy: float
-    clip_low: float  # last pass
-    clip_high: float
-    ratio_mean: float
 
 
 @dataclass
@@ -396,7 +390,7 @@ class GRPOModule(VideoLLMModule):
                     self.manual_backward(loss)
                 last = iteration == g.num_iterations - 1
                 w = float(mask[rows].sum()) / n_tok
-                _accumulate(sums, iteration == 0, last, loss, stats, entropy, mask[rows], w)
+                accumulate(sums, iteration == 0, last, loss, stats, entropy, mask[rows], w)
             if g.max_grad_norm is not None:
                 self.clip_gradients(
                     opt, gradient_clip_val=g.max_grad_norm, gradient_clip_algorithm="norm"
@@ -417,9 +411,7 @@ class GRPOModule(VideoLLMModule):
         empty = not batch["samples"]
         if empty and self._world() == 1:
             return
-        g = self.grpo
-        policy = self.policy
-        t0 = time.perf_counter()
+        g, policy, t0 = self.grpo, self.policy, time.perf_counter()
         if empty:
             # Nothing to roll out on this rank; tell the others, then skip with them.
             self._any_rank(True)
@@ -443,7 +435,7 @@ class GRPOModule(VideoLLMModule):
         has_nan = bool(torch.isnan(total).any())
         if self._any_rank(has_nan):
             reason = (
-                _nan_reason(samples, total, breakdown)
+                nan_reason(samples, total, breakdown)
                 if has_nan
                 else "another rank had a NaN reward or no usable sample"
             )
@@ -478,45 +470,17 @@ class GRPOModule(VideoLLMModule):
         stats: UpdateStats,
         times: tuple[float, float, float],
     ) -> None:
-        g = self.grpo.group_size
-        groups = total.view(-1, g)
-        lengths = traj.lengths.float()
-        metrics = {
-            "reward/total_mean": total.mean(),
-            "reward/total_std": total.std() if total.numel() > 1 else total.new_zeros(()),
-            "train/zero_std_groups": (groups.std(dim=1) < 1e-6).float().mean(),
-            "train/loss": stats.loss,
-            "train/kl": stats.kl,
-            "train/clip_low": stats.clip_low,
-            "train/clip_high": stats.clip_high,
-            "train/ratio": stats.ratio_mean,
-            "train/entropy": stats.entropy,
-            "train/completion_len_mean": lengths.mean(),
-            "train/truncated": traj.truncated.float().mean(),
-            "train/lr": self.optimizers().param_groups[0]["lr"],
-            "time/rollout": times[0],
-            "time/scoring": times[1],
-            "time/update": times[2],
-        }
-        for name, mean in breakdown.means().items():
-            if not math.isnan(mean):
-                metrics[f"reward/{name}"] = mean
+        metrics = step_metrics(self.grpo.group_size, traj, breakdown, total, stats, times)
+        metrics["train/lr"] = self.optimizers().param_groups[0]["lr"]
         for reward in self.rewards:  # extra statistics (judge failures, gate pass rates)
             for key, value in reward.stats().items():
                 metrics[f"reward/{reward.name}/{key}"] = value
-        if "accuracy" in breakdown.parts and "reward/accuracy" in metrics:
-            metrics["train/accuracy"] = metrics["reward/accuracy"]
-        if "format" in breakdown.parts and "reward/format" in metrics:
-            metrics["train/format_rate"] = metrics["reward/format"]
         bs = len(batch["samples"])
         # Averaged over ranks under data parallelism; the longest completion is the max.
         self.log_dict({k: float(v) for k, v in metrics.items()}, batch_size=bs, sync_dist=True)
+        longest = float(traj.lengths.float().max())
         self.log(
-            "train/completion_len_max",
-            float(lengths.max()),
-            batch_size=bs,
-            sync_dist=True,
-            reduce_fx="max",
+            "train/completion_len_max", longest, batch_size=bs, sync_dist=True, reduce_fx="max"
         )
         self.log("train/kl_max", stats.kl_max, batch_size=bs, sync_dist=True, reduce_fx="max")
         self.log("reward", float(total.mean()), prog_bar=True, batch_size=bs, sync_dist=True)
@@ -528,22 +492,9 @@ class GRPOModule(VideoLLMModule):
     ) -> None:
         folder = Path(self.trainer.log_dir or self.trainer.default_root_dir)
         folder.mkdir(parents=True, exist_ok=True)
+        records = completion_records(self.global_step, traj, samples, breakdown, total, k)
         with (folder / "completions.jsonl").open("a", encoding="utf-8") as f:
-            for i in range(min(k, len(traj.texts))):
-                f.write(
-                    json.dumps(
-                        {
-                            "step": self.global_step,
-                            "id": samples[i].id,
-                            "gold": samples[i].answer,
-                            "reward": float(total[i]),
-                            "parts": {n: v[i] for n, v in breakdown.parts.items()},
-                            "completion": traj.texts[i],
-                        },
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         experiment = getattr(self.logger, "experiment", None)
         if hasattr(experiment, "add_text"):
             experiment.add_text("completions", traj.texts[0], self.global_step)
@@ -561,39 +512,3 @@ class GRPOModule(VideoLLMModule):
         for name, mean in breakdown.means().items():
             if not math.isnan(mean):
                 self.log(f"val/{name}", mean, batch_size=bs, sync_dist=True)
-
-
-def _nan_reason(samples: list[Any], total: torch.Tensor, breakdown: Any) -> str:
-    """Which reward parts gave NaN, on which samples (the reason a step is skipped)."""
-    bad = sorted({samples[i].id for i in torch.nonzero(torch.isnan(total)).flatten().tolist()})
-    parts = [
-        n
-        for n, vals in breakdown.parts.items()
-        if any(v is not None and math.isnan(v) for v in vals)
-    ]
-    return f"NaN reward from {parts} on samples {bad}"
-
-
-def _accumulate(
-    sums: dict[str, float],
-    first: bool,
-    last: bool,
-    loss: torch.Tensor,
-    stats: Any,
-    entropy: torch.Tensor | None,
-    mask: torch.Tensor,
-    w: float,
-) -> None:
-    """Add one micro-batch (token weight ``w``) to the step's `UpdateStats` sums."""
-    if last:
-        # The ratio and clipping of the last pass: on the first the ratio is 1 by
-        # construction (old log-probs = the current ones).
-        for key in ("clip_low", "clip_high", "ratio_mean"):
-            sums[key] = sums.get(key, 0.0) + float(getattr(stats, key)) * w
-    if first:
-        # Loss, KL and entropy of the policy that sampled the rollout.
-        assert entropy is not None
-        sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-        sums["kl"] = sums.get("kl", 0.0) + float(stats.kl) * w
-        sums["kl_max"] = max(sums.get("kl_max", 0.0), float(stats.kl_max))
-        sums["entropy"] = sums.get("entropy", 0.0) + float(masked_mean(entropy, mask)) * w

@@ -139,6 +139,29 @@ class HFRollout:
         self.settings = settings
         self.tokenizer = tokenizer
 
+    def _generate_kwargs(self, group_size: int, sharded: bool) -> dict[str, Any]:
+        """``generate`` arguments: sampling settings, G sequences per prompt, stop strings."""
+        s = self.settings
+        kwargs: dict[str, Any] = {
+            "do_sample": True,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "max_new_tokens": s.max_new_tokens,
+            "num_return_sequences": group_size,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "use_cache": True,
+            "synced_gpus": sharded,  # FSDP: ranks step together
+        }
+        if s.top_k is not None:
+            kwargs["top_k"] = s.top_k
+        # A sampled vision placeholder (<|video_pad|> …) would be read as a video slot when
+        # the completion is scored: such tokens are never generated.
+        kwargs["suppress_tokens"] = _vision_token_ids(self.tokenizer)
+        if s.stop_strings:
+            kwargs["stop_strings"] = list(s.stop_strings)
+            kwargs["tokenizer"] = self.tokenizer
+        return kwargs
+
     @torch.no_grad()
     def __call__(
         self,
@@ -157,24 +180,7 @@ class HFRollout:
         inputs = model_inputs(batch)
         if "labels" in batch:
             raise ValueError("rollouts need a 'generate'-mode batch (prompt only, left padded)")
-        kwargs: dict[str, Any] = {
-            "do_sample": True,
-            "temperature": s.temperature,
-            "top_p": s.top_p,
-            "max_new_tokens": s.max_new_tokens,
-            "num_return_sequences": group_size,
-            "pad_token_id": self.tokenizer.pad_token_id,
-            "use_cache": True,
-            "synced_gpus": is_sharded(model),  # FSDP: ranks step together
-        }
-        if s.top_k is not None:
-            kwargs["top_k"] = s.top_k
-        # A sampled vision placeholder (<|video_pad|> …) would be read as a video slot when
-        # the completion is scored: such tokens are never generated.
-        kwargs["suppress_tokens"] = _vision_token_ids(self.tokenizer)
-        if s.stop_strings:
-            kwargs["stop_strings"] = list(s.stop_strings)
-            kwargs["tokenizer"] = self.tokenizer
+        kwargs = self._generate_kwargs(group_size, is_sharded(model))
         gen_inputs = dict(inputs)
         if video_features is not None:
             del gen_inputs["pixel_values_videos"]
