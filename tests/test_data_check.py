@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 import vthinker.data.check as check_mod
+from vthinker.cli import main as vthinker_main
+from vthinker.cli import parse_data_block
 from vthinker.data.check import (
     Dataset,
     check_samples,
@@ -150,7 +152,6 @@ def test_command_reports_and_exits_zero_unless_asked(dirty, tmp_path, capsys):
 
 @pytest.mark.slow  # importing the CLI imports Lightning (seconds when nothing else has)
 def test_cli_tool_entry(dirty, capsys):
-    from vthinker.cli import main as vthinker_main
 
     vthinker_main(["data", "check", "--jsonl", str(dirty), "--no-progress", "--show", "1"])
     out = capsys.readouterr().out
@@ -196,14 +197,16 @@ def test_config_with_data_block_checks_each_stage(dirty, tmp_path):
         "data:\n  class_path: vthinker.data.datamodule.VideoQADataModule\n  init_args:\n"
         f"    train_file: {dirty}\n    val_file: {dirty}\n"
     )
-    names = [d.name for d in datasets_from_config([cfg])]
+    names = [d.name for d in datasets_from_config([cfg], parse_data=parse_data_block)]
     assert names == [f"train_file {dirty}", f"val_file {dirty}"]
-    [val] = datasets_from_config([cfg], stages=["val"], limit=3)
+    [val] = datasets_from_config([cfg], stages=["val"], limit=3, parse_data=parse_data_block)
     assert [s.id for s in val.samples] == ["good1", "good2", "span_end"]
     with pytest.raises(SystemExit, match="--write-clean needs one dataset"):
-        main(["check", "--config", str(cfg), "--write-clean", str(tmp_path / "o.jsonl")])
+        vthinker_main(
+            ["data", "check", "--config", str(cfg), "--write-clean", str(tmp_path / "o.jsonl")]
+        )
     with pytest.raises(ValueError, match="neither test_source nor test_file"):
-        datasets_from_config([cfg], stages=["test"])
+        datasets_from_config([cfg], stages=["test"], parse_data=parse_data_block)
 
 
 def test_source_config_reports_left_out_records_and_missing_videos(tmp_path, capsys):
@@ -212,12 +215,12 @@ def test_source_config_reports_left_out_records_and_missing_videos(tmp_path, cap
     cfg.write_text(
         f"class_path: vthinker.data.sources.cgbench.CGBench\ninit_args:\n  root: {fixtures}\n"
     )
-    [ds] = datasets_from_config([cfg])
+    [ds] = datasets_from_config([cfg], parse_data=parse_data_block)
     result = check_samples(ds, progress=False)
     assert result.summary()["left_out"] == 2  # a perception and a hallucination question
     # the two reasoning questions are about two videos, and fixtures ship no videos
     assert result.summary()["missing"] == {"videos": 2, "samples": 2}
-    main(["check", "--config", str(cfg), "--no-progress"])
+    vthinker_main(["data", "check", "--config", str(cfg), "--no-progress"])
     assert "left out: 1 perception question (subset is reasoning)" in capsys.readouterr().out
 
 
@@ -243,7 +246,9 @@ def test_toy_demo_config_checks_all_its_files(toy_dir, tmp_path):
         f"    val_file: {toy_dir / 'val.jsonl'}\n"
         f"    predict_file: {toy_dir / 'test.jsonl'}\n"
     )
-    datasets = datasets_from_config([root / "configs/demo/sft.yaml", override])
+    datasets = datasets_from_config(
+        [root / "configs/demo/sft.yaml", override], parse_data=parse_data_block
+    )
     assert [d.name.split()[0] for d in datasets] == ["train_file", "val_file", "predict_file"]
     results = [check_samples(d, progress=False) for d in datasets]
     assert all(not r.has_issues for r in results)
@@ -269,9 +274,19 @@ def test_config_is_parsed_by_the_vthinker_parser(dirty, tmp_path):
         "data.init_args.val_file: null\n"
         "data.init_args.predict_file: null\n"
     )
-    [ds] = datasets_from_config([cfg], limit=2)
+    [ds] = datasets_from_config([cfg], limit=2, parse_data=parse_data_block)
     assert ds.name == f"train_file {dirty}" and [s.id for s in ds.samples] == ["good1", "good2"]
     bad = tmp_path / "bad.yaml"
     bad.write_text("data:\n  init_args:\n    batch_size: many\n")
     with pytest.raises(SystemExit, match="batch_size"):
-        main(["check", "--config", str(cfg), "--config", str(bad), "--no-progress"])
+        vthinker_main(
+            ["data", "check", "--config", str(cfg), "--config", str(bad), "--no-progress"]
+        )
+
+
+def test_report_lists_every_issue_kind():
+    """The report's labels cover the issue kinds `check_samples` produces, in their order."""
+    from vthinker.data.check import ISSUE_KINDS
+    from vthinker.data.check_report import _LABELS
+
+    assert tuple(_LABELS) == ISSUE_KINDS

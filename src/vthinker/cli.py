@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import lightning as L
 from lightning.pytorch.cli import LightningCLI
@@ -73,7 +73,7 @@ def _export(argv: list[str]) -> None:
 def _data(argv: list[str]) -> None:
     from vthinker.data.check import main as data_main
 
-    data_main(argv)
+    data_main(argv, parse_data_block)
 
 
 def early_exit(
@@ -205,6 +205,31 @@ def cli(
         args=args,
         run=run,
     )
+
+
+class _DataOnlyCLI(VThinkerCLI):
+    """`cli`'s parser; parses without requiring a model and instantiates nothing."""
+
+    def init_parser(self, **kwargs: Any) -> Any:
+        return super().init_parser(**{**kwargs, "exit_on_error": False})
+
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        self.config = parser.parse_args(args, _skip_validation=True)
+        parser.validate(self.config, skip_required=True)
+
+    def _set_seed(self) -> None:  # nothing is trained: leave the global seed alone
+        pass
+
+    def instantiate_classes(self) -> None:
+        pass
+
+
+def parse_data_block(configs: list[str]) -> Any:
+    """The ``data:`` node of configs (merged in order) as ``vthinker fit --config ...``
+    parses them, without a model or anything else instantiated; None when they have none.
+    `vthinker data check` reads configs with it."""
+    args = [a for c in configs for a in ("--config", str(c))]
+    return cli(args, run=False, cli_class=_DataOnlyCLI).config.get("data")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,7 +37,7 @@ import math
 import os
 import sys
 from argparse import ArgumentError
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -366,8 +366,9 @@ def build_parser() -> Any:
     return p
 
 
-def run(argv: Sequence[str]) -> int:
-    """``vthinker data check``; returns the exit code."""
+def run(argv: Sequence[str], parse_data: Callable[[list[str]], Any] | None = None) -> int:
+    """``vthinker data check``; returns the exit code. ``parse_data``: the command line's
+    parser of a config's ``data:`` node (`datasets_from_config`)."""
     from rich.console import Console
 
     from vthinker.data.check_report import print_result
@@ -383,7 +384,9 @@ def run(argv: Sequence[str]) -> int:
                 )
             ]
         else:
-            datasets = datasets_from_config(args.config, stages=args.stage, limit=args.limit)
+            datasets = datasets_from_config(
+                args.config, stages=args.stage, limit=args.limit, parse_data=parse_data
+            )
     except (FileNotFoundError, ValueError, ArgumentError) as err:
         # a missing annotation file, a config naming no dataset, a bad source spec, ...
         raise SystemExit(f"vthinker data check: {err}") from err
@@ -419,7 +422,9 @@ def run(argv: Sequence[str]) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(
+    argv: Sequence[str] | None = None, parse_data: Callable[[list[str]], Any] | None = None
+) -> None:
     """``vthinker data SUBCOMMAND``: ``check`` (see `run`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -427,6 +432,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if argv[0] != "check":
         raise SystemExit(f"vthinker data: unknown subcommand {argv[0]!r} (available: check)")
-    code = run(argv[1:])
+    code = run(argv[1:], parse_data)
     if code:
         raise SystemExit(code)

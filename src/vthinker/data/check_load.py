@@ -10,7 +10,7 @@ the DataModule is instantiated (never the model or the Trainer), and a file that
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,28 +107,11 @@ def _source_from_specs(configs: Sequence[str | Path], limit: int | None) -> Any:
     return parser.instantiate_classes(cfg).source
 
 
-def _parse_data_config(configs: Sequence[str | Path], limit: int | None) -> Any:
-    """The DataModule of the configs, parsed as ``vthinker fit --config ...`` parses them."""
-    from vthinker.cli import VThinkerCLI, cli
-
-    class DataOnlyCLI(VThinkerCLI):
-        """`cli`'s parser; parses without requiring a model and instantiates nothing."""
-
-        def init_parser(self, **kwargs: Any) -> Any:
-            return super().init_parser(**{**kwargs, "exit_on_error": False})
-
-        def parse_arguments(self, parser: Any, args: Any) -> None:
-            self.config = parser.parse_args(args, _skip_validation=True)
-            parser.validate(self.config, skip_required=True)
-
-        def _set_seed(self) -> None:  # nothing is trained: leave the global seed alone
-            pass
-
-        def instantiate_classes(self) -> None:
-            pass
-
-    args = [a for c in configs for a in ("--config", str(c))]
-    data = cli(args, run=False, cli_class=DataOnlyCLI).config.get("data")
+def _parse_data_config(
+    configs: Sequence[str | Path], limit: int | None, parse_data: Callable[[list[str]], Any]
+) -> Any:
+    """The DataModule of the configs' ``data:`` node as ``parse_data`` parses it."""
+    data = parse_data([str(c) for c in configs])
     if data is None:
         return None
     if limit is not None:
@@ -154,6 +137,7 @@ def datasets_from_config(
     *,
     stages: Sequence[str] | None = None,
     limit: int | None = None,
+    parse_data: Callable[[list[str]], Any] | None = None,
 ) -> list[Dataset]:
     """The datasets a config names (module docstring of `vthinker.data.check`).
 
@@ -162,6 +146,9 @@ def datasets_from_config(
             ``class_path``) or configs of the ``vthinker`` command with a ``data:`` block.
         stages: Stages of a ``data:`` block to check (default: every one it sets).
         limit: Check only the first ``limit`` samples of each dataset.
+        parse_data: Parses the configs' ``data:`` node as ``vthinker fit --config ...``
+            does (`vthinker.cli.parse_data_block`; the command passes it, so this layer
+            needs no import of the command line's). Needed for configs with a ``data:`` block.
 
     Raises:
         ValueError: if the config names no dataset, or a requested stage has none.
@@ -170,7 +157,12 @@ def datasets_from_config(
     first = _read_yaml(configs[0]) if configs else None
     if isinstance(first, dict) and "class_path" in first:
         return [source_dataset(_source_from_specs(configs, limit))]
-    dm = _parse_data_config(configs, limit)
+    if parse_data is None:
+        raise ValueError(
+            f"{', '.join(map(str, configs))}: a config with a data: block is read by the "
+            "vthinker parser: pass parse_data=vthinker.cli.parse_data_block"
+        )
+    dm = _parse_data_config(configs, limit, parse_data)
     if dm is None:
         raise ValueError(
             f"{', '.join(map(str, configs))}: no top-level class_path (a dataset source) "

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vthinker.data.check import ISSUE_KINDS, CheckResult
+if TYPE_CHECKING:  # check.py imports this module when it prints
+    from vthinker.data.check import CheckResult
 
 __all__ = ["print_result"]
 
@@ -28,7 +29,7 @@ def print_result(result: CheckResult, console: Any, show: int) -> None:
     table.add_row("bad records skipped", "", str(len(result.bad_records)))
     if result.left_out:
         table.add_row("left out on purpose", "", str(sum(result.left_out.values())))
-    for kind in ISSUE_KINDS:
+    for kind in _LABELS:  # the order of check.ISSUE_KINDS
         label = _LABELS[kind].format(min_frames=result.min_frames)
         n = len(result.issues[kind])
         style = "red" if n else ""
@@ -43,7 +44,7 @@ def print_result(result: CheckResult, console: Any, show: int) -> None:
             console.print(f"  … and {len(result.bad_records) - show} more")
     for why, n in sorted(result.left_out.items()):
         console.print(f"left out: {n} {why}", markup=False, highlight=False)
-    for kind in ISSUE_KINDS:
+    for kind in _LABELS:  # the order of check.ISSUE_KINDS
         items = result.issues[kind]
         if not items:
             continue
