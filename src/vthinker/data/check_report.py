@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # check.py imports this module when it prints
-    from vthinker.data.check import CheckResult
+from typing import Any
 
 __all__ = ["print_result"]
 
@@ -17,8 +14,9 @@ _LABELS = {
 }
 
 
-def print_result(result: CheckResult, console: Any, show: int) -> None:
-    """Print a result on a rich console, listing up to ``show`` problems of each kind."""
+def print_result(result: Any, console: Any, show: int) -> None:
+    """Print a `vthinker.data.check.CheckResult` on a rich console, listing up to ``show``
+    problems of each kind (check.py imports this module, so it imports nothing back)."""
     from rich.table import Table
 
     table = Table(title=f"data check: {result.name}", title_justify="left")

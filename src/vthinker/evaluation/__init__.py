@@ -1,4 +1,7 @@
-"""Evaluation: benchmark runs, answer extraction, tables and reports."""
+"""Evaluation: benchmark runs (tasks, run folder, decoders), reports and published numbers.
+
+The answer-extraction names below are `vthinker.extract`'s, handed on for older imports.
+"""
 
 from vthinker.extract import (
     answer_span,

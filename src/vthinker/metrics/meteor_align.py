@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from vthinker.metrics.meteor import MeteorParams
+from typing import Any
 
 __all__: list[str] = []
 
@@ -25,9 +22,11 @@ def _stem(word: str) -> str:
 
 
 def _align(
-    hyp: Sequence[str], ref: Sequence[str], params: MeteorParams, beam: int
+    hyp: Sequence[str], ref: Sequence[str], params: Any, beam: int
 ) -> list[tuple[int, bool] | None]:
     """METEOR 1.5's aligner (``Aligner.align`` and ``resolve``) for exact and stem matches.
+    ``params`` is a `vthinker.metrics.meteor.MeteorParams` (not imported: meteor imports
+    this module).
 
     Returns, per reference position, ``(hypothesis index, exact)`` or None. Faithful to the
     Java code, including two quirks that decide which alignment wins:
