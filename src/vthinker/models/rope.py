@@ -85,6 +85,7 @@ def rope_index(
         ``positions`` (3, B, L) long and ``deltas`` (B, 1): one past each row's largest
         position minus its number of real tokens (generation continues from there).
     """
+    # Over 60 lines only for the documented arguments; the code is the rest.
     batch, length = input_ids.shape
     device = input_ids.device
     if mm_token_type_ids is None:
