@@ -334,3 +334,58 @@ def test_kl_max_is_over_the_mask_and_clamps_can_be_off():
     )
     _, no_kl = grpo_loss(logp, old, None, adv, mask, 0.04)
     assert no_kl.kl_max.item() == 0.0
+
+
+# --- sampler/trainer mismatch (truncated importance sampling) ---------------------------------
+
+
+def test_sampler_correction_token_level_exact():
+    from vthinker.training.losses import sampler_correction
+
+    old = torch.tensor([[-1.0, -2.0, -0.5]])
+    sampler = torch.tensor([[-1.5, -1.0, -0.7]])
+    mask = torch.tensor([[1, 1, 0]])
+    r0, r1 = math.exp(0.5), math.exp(-1.0)  # 1.6487, 0.3679; the third token is off the mask
+    w, stats = sampler_correction(old, sampler, mask, cap=1.5)
+    assert w.flatten().tolist() == pytest.approx([1.5, r1, 0.0])
+    assert float(stats.ratio_mean) == pytest.approx((r0 + r1) / 2)
+    assert float(stats.clipped) == pytest.approx(0.5)
+    w, _ = sampler_correction(old, sampler, mask, mode="mask", cap=1.5)
+    assert w.flatten().tolist() == pytest.approx([0.0, r1, 0.0])
+
+
+def test_sampler_correction_sequence_level_exact():
+    from vthinker.training.losses import sampler_correction
+
+    old = torch.tensor([[-1.0, -2.0, -0.5], [-0.2, -0.1, -3.0]])
+    sampler = torch.tensor([[-1.5, -1.0, -0.7], [-0.5, -0.6, -1.0]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 0]])
+    s0, s1 = math.exp(0.5 - 1.0), math.exp(0.3 + 0.5)  # products of the masked ratios
+    w, stats = sampler_correction(old, sampler, mask, level="sequence", cap=1.5)
+    assert w.flatten().tolist() == pytest.approx([s0, s0, 0.0, 1.5, 1.5, 0.0])
+    assert float(stats.ratio_mean) == pytest.approx((s0 + s1) / 2)
+    assert float(stats.clipped) == pytest.approx(0.5)
+    w, _ = sampler_correction(old, sampler, mask, level="sequence", mode="mask", cap=1.5)
+    assert w.flatten().tolist() == pytest.approx([s0, s0, 0.0, 0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="level"):
+        sampler_correction(old, sampler, mask, level="row")
+
+
+def test_grpo_loss_weights_the_policy_part_by_the_sampler_weights():
+    # ratio 1 (logp == old), A = 2: per-token policy loss -A * w; grpo: mean over the row.
+    logp = torch.zeros(1, 2, requires_grad=True)
+    w = torch.tensor([[0.5, 1.0]])
+    loss, _ = grpo_loss(
+        logp,
+        torch.zeros(1, 2),
+        None,
+        torch.tensor([2.0]),
+        torch.ones(1, 2),
+        beta=0.0,
+        sampler_weights=w,
+    )
+    assert float(loss) == pytest.approx(-(2.0 * 0.5 + 2.0 * 1.0) / 2)
+    loss.backward()
+    assert logp.grad.flatten().tolist() == pytest.approx(
+        [-0.5, -1.0]
+    )  # d(-ρ A w / 2)/d logp at ρ=1

@@ -22,6 +22,12 @@ group are contiguous; ``C`` is the completion width):
   batch (all micro-batches and ranks of one optimizer step: pass ``num_tokens``).
   The normalisers ``num_sequences`` / ``num_tokens`` let a caller split a batch into
   micro-batches whose losses add up exactly to the full-batch loss.
+* Sampler correction (`sampler_correction`; truncated importance sampling, as TRL and verl
+  apply it to vLLM rollouts): the engine that sampled a completion (vLLM) and the trainer
+  score its tokens slightly differently, so the policy part of the per-token loss is
+  weighted by ``w = π_old(token) / π_sampler(token)`` (token level) or by the product of a
+  completion's ratios (sequence level), truncated at ``cap`` or with tokens above ``cap``
+  masked out. The weight carries no gradient.
 """
 
 from __future__ import annotations
@@ -34,12 +40,14 @@ import torch.nn.functional as F
 __all__ = [
     "GRPOStats",
     "LossType",
+    "SamplerStats",
     "group_advantages",
     "grpo_loss",
     "kl_k3",
     "masked_max",
     "masked_mean",
     "pooled_std",
+    "sampler_correction",
     "token_entropy",
     "token_logprobs",
 ]
@@ -224,6 +232,65 @@ def masked_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return x[keep].max()
 
 
+class SamplerStats(NamedTuple):
+    """Detached statistics of `sampler_correction` over the mask."""
+
+    ratio_mean: torch.Tensor  # scalar, mean ratio π_old / π_sampler (token or sequence)
+    clipped: torch.Tensor  # scalar, fraction with the ratio above the cap
+
+
+def sampler_correction(
+    old_logp: torch.Tensor,
+    sampler_logp: torch.Tensor,
+    mask: torch.Tensor,
+    level: Literal["token", "sequence"] = "token",
+    mode: Literal["truncate", "mask"] = "truncate",
+    cap: float = 2.0,
+) -> tuple[torch.Tensor, SamplerStats]:
+    """Importance weights for the sampler/trainer mismatch (module docstring).
+
+    Args:
+        old_logp: Log-probs of the sampled tokens under the policy that sampled them, as
+            the trainer computes them (teacher forced).
+        sampler_logp: The same as the sampling engine reported them.
+        mask: 1 on the completion tokens.
+        level: ``token`` (one ratio per token) or ``sequence`` (``exp(sum of log ratios)``
+            of the completion, the same for all its tokens).
+        mode: ``truncate`` (``min(ratio, cap)``) or ``mask`` (weight 0 above ``cap``).
+        cap: The truncation point (> 0).
+
+    Returns:
+        Weights (0 off the mask) and `SamplerStats` (per token or per completion, by level).
+
+    Shape:
+        old_logp, sampler_logp, mask: (B, C) → weights (B, C)
+    """
+    if cap <= 0:
+        raise ValueError(f"cap must be > 0, got {cap}")
+    m = mask.to(old_logp.dtype)
+    log_ratio = (old_logp - sampler_logp).detach() * m  # (B, C)
+    if level == "sequence":
+        seq = torch.exp(log_ratio.sum(1))  # (B,)
+        ratio = seq.unsqueeze(1).expand_as(log_ratio)  # (B, C)
+        has = (m.sum(1) > 0).to(seq.dtype)  # (B,)
+        stats = SamplerStats(
+            ratio_mean=(seq * has).sum() / has.sum().clamp(min=1.0),
+            clipped=((seq > cap).to(seq.dtype) * has).sum() / has.sum().clamp(min=1.0),
+        )
+    elif level == "token":
+        ratio = torch.exp(log_ratio)
+        stats = SamplerStats(masked_mean(ratio, m), masked_mean((ratio > cap).to(m.dtype), m))
+    else:
+        raise ValueError(f"level must be 'token' or 'sequence', got {level!r}")
+    if mode == "truncate":
+        weights = ratio.clamp(max=cap)
+    elif mode == "mask":
+        weights = torch.where(ratio > cap, torch.zeros_like(ratio), ratio)
+    else:
+        raise ValueError(f"mode must be 'truncate' or 'mask', got {mode!r}")
+    return weights * m, stats
+
+
 class GRPOStats(NamedTuple):
     """Detached statistics of one `grpo_loss` call (token means over the mask)."""
 
@@ -274,6 +341,7 @@ def grpo_loss(
     num_tokens: float | torch.Tensor | None = None,
     log_ratio_clip: float | None = 20.0,
     kl_clip: float | None = 10.0,
+    sampler_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, GRPOStats]:
     """The clipped GRPO objective with an optional k3 KL penalty.
 
@@ -293,6 +361,8 @@ def grpo_loss(
         log_ratio_clip: ``logp - old_logp`` and ``ref_logp - logp`` are clamped to
             ``±log_ratio_clip`` before the exp (EasyR1; None: no clamp).
         kl_clip: The per-token k3 KL is clamped to at most this (EasyR1; None: no clamp).
+        sampler_weights: Per-token weights of the policy part (`sampler_correction`;
+            None: 1).
 
     Returns:
         The scalar loss and detached `GRPOStats`.
@@ -313,6 +383,8 @@ def grpo_loss(
     ratio = torch.exp(log_ratio)  # (B, C)
     clipped = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)  # (B, C)
     per_token = -torch.min(ratio * adv, clipped * adv)  # (B, C)
+    if sampler_weights is not None:
+        per_token = per_token * sampler_weights.detach()
     policy_part = per_token
     kl = torch.zeros_like(logp)
     if beta != 0.0 and ref_logp is not None:
