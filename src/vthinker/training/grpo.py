@@ -60,9 +60,11 @@ from vthinker.training.grpo_stats import (
 )
 from vthinker.training.losses import (
     LossType,
+    SamplerStats,
     group_advantages,
     grpo_loss,
     pooled_std,
+    sampler_correction,
 )
 from vthinker.training.rollout import (
     HFRollout,
@@ -97,6 +99,13 @@ class GRPOSettings:
         log_ratio_clip: Clamp ``logp - old_logp`` and ``ref - logp`` to ``±log_ratio_clip``
             before the exp (EasyR1; None: off). Clamped tokens pass no gradient.
         kl_clip: Clamp the per-token k3 KL to at most this (EasyR1; None: off).
+        sampler_correction: Weight the policy loss by the ratio of the trainer's to the
+            sampler's probability of each sampled token when another engine (vLLM) sampled
+            the rollout (`vthinker.training.losses.sampler_correction`): ``token`` or
+            ``sequence`` level, or None for off. The HF rollout samples with the policy
+            itself and needs none.
+        sampler_mode: ``truncate`` (cap the weight) or ``mask`` (drop tokens above the cap).
+        sampler_cap: The cap.
         disable_dropout: Set every dropout of the policy to 0 (LoRA dropout and attention
             dropout included; `vthinker.models.policy.disable_dropout`), as TRL's
             ``disable_dropout`` does. Rollouts sample in eval mode and scoring runs in train
@@ -117,6 +126,9 @@ class GRPOSettings:
     disable_dropout: bool = True
     log_ratio_clip: float | None = 20.0
     kl_clip: float | None = 10.0
+    sampler_correction: Literal["token", "sequence"] | None = "token"
+    sampler_mode: Literal["truncate", "mask"] = "truncate"
+    sampler_cap: float = 2.0
 
     def __post_init__(self) -> None:
         if self.group_size < 2:
@@ -317,9 +329,10 @@ class GRPOModule(VideoLLMModule):
         n_rows: int,
         num_tokens: torch.Tensor | None,
         with_entropy: bool,
-    ) -> tuple[torch.Tensor, Any, torch.Tensor | None]:
+    ) -> tuple[torch.Tensor, Any, torch.Tensor | None, SamplerStats | None]:
         """The GRPO loss of the completions ``rows`` (a share of the step's loss, already
-        normalised over the whole batch), its statistics and the token entropy."""
+        normalised over the whole batch), its statistics, the token entropy and, for a
+        rollout another engine sampled, the sampler correction's statistics."""
         g = self.grpo
         logp, entropy = completion_logprobs(
             self.policy,
@@ -330,6 +343,16 @@ class GRPOModule(VideoLLMModule):
             with_entropy=with_entropy,
         )
         old = logp.detach() if old_logp is None else old_logp[rows]
+        weights, sampler = None, None
+        if traj.sampler_logp is not None and g.sampler_correction is not None:
+            weights, sampler = sampler_correction(
+                old,
+                traj.sampler_logp[rows].to(old),
+                mask[rows],
+                g.sampler_correction,
+                g.sampler_mode,
+                g.sampler_cap,
+            )
         loss, stats = grpo_loss(
             logp,
             old,
@@ -345,8 +368,9 @@ class GRPOModule(VideoLLMModule):
             num_tokens=num_tokens,
             log_ratio_clip=g.log_ratio_clip,
             kl_clip=g.kl_clip,
+            sampler_weights=weights,
         )
-        return loss, stats, entropy
+        return loss, stats, entropy, sampler
 
     def _update(self, traj: Trajectory, adv: torch.Tensor, frozen: bool) -> UpdateStats:
         """Steps 4-6: reference and old log-probs (no grad; a frozen vision tower's output
@@ -375,7 +399,7 @@ class GRPOModule(VideoLLMModule):
             for k, rows in enumerate(chunks):
                 # DDP all-reduces once per optimizer step, on the last micro-batch.
                 with self.gradient_sync(k == len(chunks) - 1):
-                    loss, stats, entropy = self._micro_batch_loss(
+                    loss, stats, entropy, sampler = self._micro_batch_loss(
                         traj,
                         rows,
                         video_embeds,
@@ -390,7 +414,8 @@ class GRPOModule(VideoLLMModule):
                     self.manual_backward(loss)
                 last = iteration == g.num_iterations - 1
                 w = float(mask[rows].sum()) / n_tok
-                accumulate(sums, iteration == 0, last, loss, stats, entropy, mask[rows], w)
+                first = iteration == 0
+                accumulate(sums, first, last, loss, stats, entropy, mask[rows], w, sampler)
             if g.max_grad_norm is not None:
                 self.clip_gradients(
                     opt, gradient_clip_val=g.max_grad_norm, gradient_clip_algorithm="norm"

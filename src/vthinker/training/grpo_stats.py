@@ -24,6 +24,8 @@ class UpdateStats(NamedTuple):
     clip_low: float  # last pass
     clip_high: float
     ratio_mean: float
+    sampler_ratio: float | None = None  # first pass, when another engine sampled
+    sampler_clipped: float | None = None
 
 
 def step_metrics(
@@ -50,6 +52,12 @@ def step_metrics(
         "train/clip_low": stats.clip_low,
         "train/clip_high": stats.clip_high,
         "train/ratio": stats.ratio_mean,
+        **({"train/sampler_ratio": stats.sampler_ratio} if stats.sampler_ratio is not None else {}),
+        **(
+            {"train/sampler_clipped": stats.sampler_clipped}
+            if stats.sampler_clipped is not None
+            else {}
+        ),
         "train/entropy": stats.entropy,
         "train/completion_len_mean": lengths.mean(),
         "train/truncated": traj.truncated.float().mean(),
@@ -104,8 +112,10 @@ def accumulate(
     entropy: torch.Tensor | None,
     mask: torch.Tensor,
     w: float,
+    sampler: Any = None,
 ) -> None:
-    """Add one micro-batch (token weight ``w``) to the step's `UpdateStats` sums."""
+    """Add one micro-batch (token weight ``w``) to the step's `UpdateStats` sums
+    (``sampler``: its `vthinker.training.losses.SamplerStats`, if any)."""
     if last:
         # The ratio and clipping of the last pass: on the first the ratio is 1 by
         # construction (old log-probs = the current ones).
@@ -118,3 +128,9 @@ def accumulate(
         sums["kl"] = sums.get("kl", 0.0) + float(stats.kl) * w
         sums["kl_max"] = max(sums.get("kl_max", 0.0), float(stats.kl_max))
         sums["entropy"] = sums.get("entropy", 0.0) + float(masked_mean(entropy, mask)) * w
+        if sampler is not None:
+            for key, value in (
+                ("sampler_ratio", sampler.ratio_mean),
+                ("sampler_clipped", sampler.clipped),
+            ):
+                sums[key] = sums.get(key, 0.0) + float(value) * w

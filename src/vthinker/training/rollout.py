@@ -96,6 +96,9 @@ class Trajectory(NamedTuple):
     truncated: torch.Tensor  # (N,) bool: hit max_new_tokens without an end
     group_size: int
     vision: dict[str, Any]
+    # (N, C) log-probs of the sampled tokens as the sampling engine reported them, when an
+    # engine other than the policy itself sampled (vLLM); None for the HF rollout
+    sampler_logp: torch.Tensor | None = None
 
     @property
     def lengths(self) -> torch.Tensor:
