@@ -210,6 +210,20 @@ MAX_PIXELS = 128 * 28 * 28
 MIN_PIXELS = 16 * 28 * 28
 
 
+def video_metadata(item: LoadedSample) -> dict[str, Any]:
+    """The timing the processor gets with a clip's frames (already sampled). sampled_fps =
+    len(indices) / total * fps = clip.sample_fps: Qwen2.5-VL's absolute-time rope then
+    spaces the frames by their real distance."""
+    return {
+        "total_num_frames": len(item.clip.timestamps),
+        "fps": item.clip.sample_fps,
+        "width": int(item.clip.frames.shape[2]),
+        "height": int(item.clip.frames.shape[1]),
+        "duration": shown_duration(item),
+        "frames_indices": list(range(len(item.clip.timestamps))),
+    }
+
+
 class VideoQACollator:
     """Build model inputs from decoded samples with the model's own processor.
 
@@ -220,6 +234,9 @@ class VideoQACollator:
         max_pixels: Upper bound of pixels per frame (default `MAX_PIXELS`, the paper's).
         min_pixels: Lower bound of pixels per frame.
         max_length: Longest sequence (text + vision tokens) kept; longer samples are skipped.
+        keep_videos: Also hand on each prompt's text and its decoded frames with their timing
+            (``prompt_texts``, ``videos``: ``(frames uint8 (T, H, W, 3), metadata)``), for a
+            sampler that processes the video itself (`vthinker.training.vllm_rollout`).
     """
 
     def __init__(
@@ -230,6 +247,7 @@ class VideoQACollator:
         max_pixels: int = MAX_PIXELS,
         min_pixels: int = MIN_PIXELS,
         max_length: int = 4096,
+        keep_videos: bool = False,
     ) -> None:
         if min_pixels > max_pixels:
             raise ValueError(f"min_pixels {min_pixels} > max_pixels {max_pixels}")
@@ -239,6 +257,7 @@ class VideoQACollator:
         self.max_pixels = max_pixels
         self.min_pixels = min_pixels
         self.max_length = max_length
+        self.keep_videos = keep_videos
         tok = processor.tokenizer
         self.header_ids = tok("<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
         self.end_id = tok.convert_tokens_to_ids("<|im_end|>")
@@ -262,19 +281,7 @@ class VideoQACollator:
 
         tok = self.processor.tokenizer
         tok.padding_side = "right" if self.mode == "train" else "left"
-        metadata = [
-            # sampled_fps = len(indices) / total * fps = clip.sample_fps: Qwen2.5-VL's
-            # absolute-time rope then spaces the frames by their real distance.
-            VideoMetadata(
-                total_num_frames=len(it.clip.timestamps),
-                fps=it.clip.sample_fps,
-                width=int(it.clip.frames.shape[2]),
-                height=int(it.clip.frames.shape[1]),
-                duration=shown_duration(it),
-                frames_indices=list(range(len(it.clip.timestamps))),
-            )
-            for it in items
-        ]
+        metadata = [VideoMetadata(**video_metadata(it)) for it in items]
         return dict(
             self.processor(
                 text=self._texts(items),
@@ -316,6 +323,9 @@ class VideoQACollator:
         out["samples"] = [it.sample for it in items]
         out["timestamps"] = [it.clip.timestamps for it in items]
         out["skipped"] = skipped
+        if self.keep_videos:
+            out["prompt_texts"] = self._texts(items)
+            out["videos"] = [(it.clip.frames, video_metadata(it)) for it in items]
         return out
 
 

@@ -141,6 +141,9 @@ class VideoQADataModule(L.LightningDataModule):
         self.exclude_ids = set(exclude_ids or ())
         self.frame_cache_dir = frame_cache_dir
         self.excluded: dict[str, int] = {}
+        # Generate-mode batches also carry prompt texts and decoded frames (set by a model
+        # whose sampler processes videos itself: `vthinker.training.vllm_rollout`).
+        self.keep_videos = False
         self.processor: Any = None
         self.datasets: dict[str, VideoQADataset] = {}
         self.reports: dict[str, ReadReport | SourceReport] = {}
@@ -248,6 +251,7 @@ class VideoQADataModule(L.LightningDataModule):
             max_pixels=self.max_pixels,
             min_pixels=self.min_pixels,
             max_length=self.max_length,
+            keep_videos=self.keep_videos and mode == "generate",
         )
 
     def _loader(self, key: str, mode: str, shuffle: bool) -> DataLoader:
