@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from vthinker.cli import parse_data_block
 from vthinker.data.check import datasets_from_config
 from vthinker.data.schema import Evidence, SampleError
 from vthinker.data.sources.cgbench import CGBench, category_of, duration_bucket
@@ -571,7 +572,9 @@ def test_data_config_instantiates_its_source(name, tmp_path):
         "data:\n  init_args:\n    test_source:\n      init_args:\n"
         f"        root: {FIXTURES / folder}\n"
     )
-    [ds] = datasets_from_config([ROOT / "configs" / "data" / f"{name}.yaml", override])
+    [ds] = datasets_from_config(
+        [ROOT / "configs" / "data" / f"{name}.yaml", override], parse_data=parse_data_block
+    )
     assert ds.name.startswith("test_source ")
     assert len(ds.samples) == n
     assert ds.video_root == FIXTURES / folder
