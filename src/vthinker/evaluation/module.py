@@ -188,6 +188,12 @@ class EvalModule(VideoLLMModule):
             )
         log.info("loaded %d tensors from %s", len(state), path)
 
+    @property
+    def needs_videos(self) -> bool:
+        """The decoder processes the decoded frames itself (the data module then puts them
+        in the batches)."""
+        return self.decoder.needs_videos
+
     # --- run folder ----------------------------------------------------------------------------
 
     @property

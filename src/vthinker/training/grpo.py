@@ -67,7 +67,8 @@ from vthinker.training.losses import (
     sampler_correction,
 )
 from vthinker.training.rollout import (
-    HFRollout,
+    HFEngine,
+    RolloutEngine,
     RolloutSettings,
     Trajectory,
     completion_logprobs,
@@ -162,6 +163,8 @@ class GRPOModule(VideoLLMModule):
             ``<log_dir>/completions.jsonl`` (0: never).
         export_hf: Export the policy to ``<log_dir>/hf`` at the end of fit.
         export_dir: Export folder instead of ``<log_dir>/hf``.
+        engine: What samples the rollouts (default `HFEngine`, ``generate`` on the policy;
+            `vthinker.training.vllm_rollout.VLLMRollout` for vLLM).
     """
 
     collate_modes: ClassVar[dict[str, str]] = {"train": "generate", "val": "generate"}
@@ -178,6 +181,7 @@ class GRPOModule(VideoLLMModule):
         log_completions_every: int = 50,
         export_hf: bool = True,
         export_dir: str | None = None,
+        engine: RolloutEngine | None = None,
     ) -> None:
         super().__init__(
             policy,
@@ -211,11 +215,18 @@ class GRPOModule(VideoLLMModule):
                 "grpo.beta: 0)"
             )
         self.rollout_settings = rollout or RolloutSettings()
-        self.rollout = HFRollout(self.rollout_settings, self.processor.tokenizer)
+        self.engine = engine or HFEngine()
+        self.rollout = self.engine.build(self.rollout_settings, self.processor, policy.name_or_path)
         self.log_completions_every = log_completions_every
         self.ref_model: torch.nn.Module | None = None
         self.nan_steps = 0
         self.strict_loading = False  # the frozen reference copy is never checkpointed
+
+    @property
+    def needs_videos(self) -> bool:
+        """The rollout engine processes the decoded frames itself (the DataModule then puts
+        them in generate-mode batches)."""
+        return self.engine.needs_videos
 
     # --- model and reference ---------------------------------------------------------------
 
@@ -422,6 +433,7 @@ class GRPOModule(VideoLLMModule):
                 )
             opt.step()
             sched.step()
+            self.engine.weights_updated()
         return UpdateStats(**sums)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:

@@ -36,8 +36,10 @@ from vthinker.models.policy import is_sharded
 from vthinker.training.losses import token_entropy, token_logprobs
 
 __all__ = [
+    "HFEngine",
     "HFRollout",
     "Rollout",
+    "RolloutEngine",
     "RolloutSettings",
     "Trajectory",
     "completion_ends",
@@ -45,6 +47,7 @@ __all__ = [
     "encode_prompt_videos",
     "encode_videos",
     "end_token_ids",
+    "group_vision",
     "stopped_on_string",
 ]
 
@@ -130,6 +133,32 @@ def _vision_token_ids(tokenizer: Any) -> list[int]:
     return [vocab[t] for t in _VISION_TOKENS if t in vocab]
 
 
+class RolloutEngine:
+    """Which engine samples a GRPO module's rollouts: ``model.init_args.engine`` in a GRPO
+    config (default `HFEngine`; `vthinker.training.vllm_rollout.VLLMRollout` for vLLM).
+
+    `build` returns the `Rollout` the module calls; `weights_updated` is told after every
+    optimizer step (an engine with its own copy of the weights pushes them before it
+    samples again). ``needs_videos``: the engine processes the decoded frames itself, so
+    generate-mode batches must carry them (`VideoQADataModule.keep_videos`).
+    """
+
+    needs_videos = False
+
+    def build(self, settings: RolloutSettings, processor: Any, model_path: str) -> Rollout:
+        raise NotImplementedError
+
+    def weights_updated(self) -> None:
+        """The policy's weights changed (after an optimizer step)."""
+
+
+class HFEngine(RolloutEngine):
+    """Sample with the policy itself through ``transformers`` ``generate`` (`HFRollout`)."""
+
+    def build(self, settings: RolloutSettings, processor: Any, model_path: str) -> Rollout:
+        return HFRollout(settings, processor.tokenizer)
+
+
 class HFRollout:
     """Group rollouts with ``transformers`` ``generate``.
 
@@ -209,11 +238,11 @@ class HFRollout:
             texts=texts,
             truncated=truncated,
             group_size=g,
-            vision=_group_vision(inputs, g, video_features),
+            vision=group_vision(inputs, g, video_features),
         )
 
 
-def _group_vision(
+def group_vision(
     inputs: dict[str, Any], g: int, video_features: tuple[torch.Tensor, ...] | None
 ) -> dict[str, Any]:
     """A trajectory's vision inputs: per row (repeated ``g`` times) and, for the videos, per
