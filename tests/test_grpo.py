@@ -313,3 +313,35 @@ def test_ratio_and_clip_fractions_are_logged_from_the_last_pass(
     assert float(m["train/clip_high"]) == pytest.approx(float(last.clip_high), abs=1e-7)
     assert float(m["train/clip_low"]) + float(m["train/clip_high"]) > 0
     assert float(m["train/kl"]) == pytest.approx(float(calls[0].kl), abs=1e-7)
+
+
+def test_a_vllm_engine_is_one_setting_and_pickles_without_its_engine(tiny_model_dir, toy_dir):
+    """`engine=VLLMRollout()` builds without vLLM installed (it is imported when the first
+    rollout starts), asks the DataModule for the decoded frames, and a checkpoint's pickled
+    hyperparameters never hold the running engine."""
+    import pickle
+
+    from vthinker.data.datamodule import VideoQADataModule
+    from vthinker.training.vllm_rollout import VLLMRollout
+
+    engine = VLLMRollout()
+    module = GRPOModule(
+        PolicyConfig(str(tiny_model_dir), dtype="float32"),
+        rewards=[LengthReward()],
+        grpo=GRPOSettings(group_size=2, beta=0.0),
+        engine=engine,
+    )
+    assert module.rollout is engine and module.needs_videos
+    engine.llm, engine._stale = (lambda: None), False  # stands in for a running engine
+    copy = pickle.loads(pickle.dumps(engine))
+    assert copy.llm is None and copy._stale and copy.model_path == str(tiny_model_dir)
+    # The DataModule puts prompt texts and frames into generate-mode batches for it.
+    dm = VideoQADataModule(
+        train_file=str(toy_dir / "train.jsonl"), frames=FrameSampling(max_frames=4)
+    )
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False)
+    trainer.strategy.connect(module)
+    trainer._data_connector.attach_datamodule(module, datamodule=dm)
+    dm.connect(module.processor)
+    assert dm._module_needs_videos() and dm.collator("generate").keep_videos
+    assert not dm.collator("train").keep_videos

@@ -101,6 +101,11 @@ class VLLMRollout(RolloutEngine):
         self._stale = True  # the engine's weights are not the policy's yet
         self.pushes = 0
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Checkpoints pickle the module's hyperparameters, this object among them: never the
+        # engine (a new process starts its own and pushes the weights first).
+        return {**self.__dict__, "llm": None, "_stale": True}
+
     def build(self, settings: RolloutSettings, processor: Any, model_path: str) -> Rollout:
         self.settings, self.processor = settings, processor
         self.model_path = base_model_path(model_path)
