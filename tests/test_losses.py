@@ -389,3 +389,36 @@ def test_grpo_loss_weights_the_policy_part_by_the_sampler_weights():
     assert logp.grad.flatten().tolist() == pytest.approx(
         [-0.5, -1.0]
     )  # d(-ρ A w / 2)/d logp at ρ=1
+
+
+# --- KL estimators ----------------------------------------------------------------------------
+
+
+def test_kl_estimators_exact():
+    from vthinker.training.losses import kl_estimate
+
+    logp = torch.tensor([-1.0, -2.0, -0.5])
+    ref = torch.tensor([-1.0, -1.0, -2.5])  # d = ref - logp = 0, 1, -2
+    assert kl_estimate(logp, ref, "k1").tolist() == pytest.approx([0.0, -1.0, 2.0])
+    assert kl_estimate(logp, ref, "k2").tolist() == pytest.approx([0.0, 0.5, 2.0])
+    k3 = [0.0, math.e - 2.0, math.exp(-2.0) + 1.0]
+    assert kl_estimate(logp, ref, "k3").tolist() == pytest.approx(k3)
+    # The clamps apply to every estimator: d to ±0.5, the estimate to at most 0.3.
+    got = kl_estimate(logp, ref, "k1", log_ratio_clip=0.5, kl_clip=0.3)
+    assert got.tolist() == pytest.approx([0.0, -0.5, 0.3])
+    got = kl_estimate(logp, ref, "k2", log_ratio_clip=0.5, kl_clip=0.3)
+    assert got.tolist() == pytest.approx([0.0, 0.125, 0.125])
+    with pytest.raises(ValueError, match="k1, k2 or k3"):
+        kl_estimate(logp, ref, "k4")
+
+
+def test_grpo_loss_uses_the_chosen_kl_estimator():
+    # ratio 1 and A = 0: the loss is beta x the token mean of the estimate (grpo aggregation).
+    logp = torch.tensor([[-1.0, -2.0, -0.5]])
+    ref = torch.tensor([[-1.0, -1.0, -2.5]])
+    for estimator, mean in (("k1", 1.0 / 3), ("k2", 2.5 / 3)):
+        loss, stats = grpo_loss(
+            logp, logp, ref, torch.zeros(1), torch.ones(1, 3), beta=0.1, kl_estimator=estimator
+        )
+        assert float(loss) == pytest.approx(0.1 * mean)
+        assert float(stats.kl) == pytest.approx(mean)

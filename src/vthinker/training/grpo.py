@@ -59,6 +59,7 @@ from vthinker.training.grpo_stats import (
     step_metrics,
 )
 from vthinker.training.losses import (
+    KLEstimator,
     LossType,
     SamplerStats,
     group_advantages,
@@ -99,7 +100,9 @@ class GRPOSettings:
         max_grad_norm: Gradient clipping by global norm (the paper: 5).
         log_ratio_clip: Clamp ``logp - old_logp`` and ``ref - logp`` to ``±log_ratio_clip``
             before the exp (EasyR1; None: off). Clamped tokens pass no gradient.
-        kl_clip: Clamp the per-token k3 KL to at most this (EasyR1; None: off).
+        kl_clip: Clamp the per-token KL estimate to at most this (EasyR1; None: off).
+        kl_estimator: ``k3`` (default, Video-R1/TRL), ``k1`` or ``k2``
+            (`vthinker.training.losses.kl_estimate`).
         sampler_correction: Weight the policy loss by the ratio of the trainer's to the
             sampler's probability of each sampled token when another engine (vLLM) sampled
             the rollout (`vthinker.training.losses.sampler_correction`): ``token`` or
@@ -127,6 +130,7 @@ class GRPOSettings:
     disable_dropout: bool = True
     log_ratio_clip: float | None = 20.0
     kl_clip: float | None = 10.0
+    kl_estimator: KLEstimator = "k3"
     sampler_correction: Literal["token", "sequence"] | None = "token"
     sampler_mode: Literal["truncate", "mask"] = "truncate"
     sampler_cap: float = 2.0
@@ -380,6 +384,7 @@ class GRPOModule(VideoLLMModule):
             log_ratio_clip=g.log_ratio_clip,
             kl_clip=g.kl_clip,
             sampler_weights=weights,
+            kl_estimator=g.kl_estimator,
         )
         return loss, stats, entropy, sampler
 

@@ -11,6 +11,8 @@ group are contiguous; ``C`` is the completion width):
   all equal gets zero advantage, never NaN.
 * Per-token objective: ``-min(ρ A, clip(ρ, 1-ε_low, 1+ε_high) A) + β KL_k3`` with
   ``ρ = exp(logp - old_logp)`` and ``KL_k3 = exp(ref - logp) - (ref - logp) - 1``.
+* KL estimator (``kl_estimator``): k3 above (default), or k1 ``logp - ref`` or k2
+  ``(logp - ref)² / 2`` (`kl_estimate`; verl and EasyR1 offer the same three).
 * Guards (EasyR1's ``compute_policy_loss`` / ``compute_kl``): ``logp - old_logp`` and
   ``ref - logp`` are clamped to ``±log_ratio_clip`` (20) before the exp, and the per-token
   k3 to at most ``kl_clip`` (10). Without them one token with ``ref - logp = 15`` has
@@ -39,10 +41,12 @@ import torch.nn.functional as F
 
 __all__ = [
     "GRPOStats",
+    "KLEstimator",
     "LossType",
     "SamplerStats",
     "group_advantages",
     "grpo_loss",
+    "kl_estimate",
     "kl_k3",
     "masked_max",
     "masked_mean",
@@ -214,6 +218,41 @@ def kl_k3(
     return kl
 
 
+KLEstimator = Literal["k1", "k2", "k3"]
+
+
+def kl_estimate(
+    logp: torch.Tensor,
+    ref_logp: torch.Tensor,
+    estimator: KLEstimator = "k3",
+    log_ratio_clip: float | None = 20.0,
+    kl_clip: float | None = 10.0,
+) -> torch.Tensor:
+    """Per-token estimate of KL(π || π_ref) from samples of π (Schulman's k1, k2, k3).
+
+    With ``d = ref_logp - logp``: ``k1 = -d`` (unbiased, can be negative), ``k2 = d² / 2``
+    (biased, low variance, non-negative), ``k3 = e^d - d - 1`` (unbiased, non-negative; with
+    the clamps below it is verl's and EasyR1's ``low_var_kl``). ``d`` is clamped to
+    ``±log_ratio_clip`` and the estimate to at most ``kl_clip`` (None: no clamp), for every
+    estimator.
+
+    Shape:
+        logp, ref_logp: (B, C) → (B, C) (any equal shapes)
+    """
+    if estimator == "k3":
+        return kl_k3(logp, ref_logp, log_ratio_clip, kl_clip)
+    d = ref_logp - logp
+    if log_ratio_clip is not None:
+        d = d.clamp(-log_ratio_clip, log_ratio_clip)
+    if estimator == "k1":
+        kl = -d
+    elif estimator == "k2":
+        kl = 0.5 * d * d
+    else:
+        raise ValueError(f"KL estimator must be k1, k2 or k3, got {estimator!r}")
+    return kl.clamp(max=kl_clip) if kl_clip is not None else kl
+
+
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``x`` where ``mask`` is 1 (0 when the mask is empty)."""
     m = mask.to(x.dtype)
@@ -342,6 +381,7 @@ def grpo_loss(
     log_ratio_clip: float | None = 20.0,
     kl_clip: float | None = 10.0,
     sampler_weights: torch.Tensor | None = None,
+    kl_estimator: KLEstimator = "k3",
 ) -> tuple[torch.Tensor, GRPOStats]:
     """The clipped GRPO objective with an optional k3 KL penalty.
 
@@ -363,6 +403,7 @@ def grpo_loss(
         kl_clip: The per-token k3 KL is clamped to at most this (EasyR1; None: no clamp).
         sampler_weights: Per-token weights of the policy part (`sampler_correction`;
             None: 1).
+        kl_estimator: ``k1``, ``k2`` or ``k3`` (`kl_estimate`).
 
     Returns:
         The scalar loss and detached `GRPOStats`.
@@ -388,7 +429,7 @@ def grpo_loss(
     policy_part = per_token
     kl = torch.zeros_like(logp)
     if beta != 0.0 and ref_logp is not None:
-        kl = kl_k3(logp, ref_logp, log_ratio_clip, kl_clip)  # (B, C)
+        kl = kl_estimate(logp, ref_logp, kl_estimator, log_ratio_clip, kl_clip)  # (B, C)
         per_token = per_token + beta * kl
     agg = (max_completion_len, num_sequences, num_tokens)
     loss = _aggregate(per_token, mask, loss_type, *agg)
