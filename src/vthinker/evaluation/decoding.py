@@ -106,8 +106,14 @@ class VLLMGenerate(Decoder):
     ) -> None:
         from vthinker.training.vllm_rollout import VLLMRollout
 
-        self.engine = VLLMRollout(dtype, gpu_memory_utilization, max_model_len, enforce_eager)
-        self.engine.suppress_vision_tokens = False  # decode exactly as `generate` does
+        # No suppressed tokens: decode exactly as `generate` does.
+        self.engine = VLLMRollout(
+            dtype,
+            gpu_memory_utilization,
+            max_model_len,
+            enforce_eager,
+            suppress_vision_tokens=False,
+        )
 
     def settings(self) -> dict[str, Any]:
         return {"engine": "vllm"}
@@ -117,6 +123,7 @@ class VLLMGenerate(Decoder):
         from vllm import SamplingParams
 
         from vthinker.training.rollout import RolloutSettings
+        from vthinker.training.vllm_rollout import pad_rows
 
         if self.engine.processor is None:
             path = module.policy_config.name_or_path
@@ -131,10 +138,7 @@ class VLLMGenerate(Decoder):
         )
         outputs = self.engine.generate(module.policy, batch, params)
         tok = module.processor.tokenizer
-        rows = [list(o.outputs[0].token_ids) for o in outputs]
-        ids = torch.full((len(rows), max(1, max(map(len, rows)))), tok.pad_token_id)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        ids = pad_rows([o.outputs[0].token_ids for o in outputs], tok.pad_token_id)
         ends = completion_ends(ids, end_token_ids(module.policy, tok))
         texts = tok.batch_decode(ids, skip_special_tokens=True)
         return Decoded(texts, ends.lengths.tolist(), ends.truncated.tolist())

@@ -47,8 +47,10 @@ __all__ = [
     "encode_prompt_videos",
     "encode_videos",
     "end_token_ids",
+    "group_trajectory",
     "group_vision",
     "stopped_on_string",
+    "vision_token_ids",
 ]
 
 
@@ -128,7 +130,9 @@ _VISION_TOKENS = (
 )
 
 
-def _vision_token_ids(tokenizer: Any) -> list[int]:
+def vision_token_ids(tokenizer: Any) -> list[int]:
+    """Ids of the vision placeholder tokens: a sampler never samples them (one would be read
+    as a video slot when the completion is scored)."""
     vocab = tokenizer.get_vocab()
     return [vocab[t] for t in _VISION_TOKENS if t in vocab]
 
@@ -188,7 +192,7 @@ class HFRollout:
             kwargs["top_k"] = s.top_k
         # A sampled vision placeholder (<|video_pad|> …) would be read as a video slot when
         # the completion is scored: such tokens are never generated.
-        kwargs["suppress_tokens"] = _vision_token_ids(self.tokenizer)
+        kwargs["suppress_tokens"] = vision_token_ids(self.tokenizer)
         if s.stop_strings:
             kwargs["stop_strings"] = list(s.stop_strings)
             kwargs["tokenizer"] = self.tokenizer
@@ -220,26 +224,55 @@ class HFRollout:
                 "video": BaseModelOutputWithPooling(pooler_output=video_features)
             }
         out = model.generate(**gen_inputs, **kwargs)  # (N, P + C)
-        prompt_len = inputs["input_ids"].shape[1]
-        completion_ids = out[:, prompt_len:]  # (N, C)
-        end_ids = end_token_ids(model, self.tokenizer)
-        stopped = stopped_on_string(completion_ids, end_ids, self.tokenizer, s.stop_strings)
-        mask, _, truncated = completion_ends(completion_ids, end_ids, stopped)
-        texts = self.tokenizer.batch_decode(
-            completion_ids * mask + (1 - mask) * self.tokenizer.pad_token_id,
-            skip_special_tokens=True,
+        completion_ids = out[:, inputs["input_ids"].shape[1] :]  # (N, C)
+        return group_trajectory(
+            model,
+            self.tokenizer,
+            inputs,
+            completion_ids,
+            group_size,
+            s.stop_strings,
+            video_features,
         )
-        g = group_size
-        return Trajectory(
-            prompt_ids=inputs["input_ids"].repeat_interleave(g, dim=0),
-            prompt_mask=inputs["attention_mask"].repeat_interleave(g, dim=0),
-            completion_ids=completion_ids,
-            completion_mask=mask,
-            texts=texts,
-            truncated=truncated,
-            group_size=g,
-            vision=group_vision(inputs, g, video_features),
-        )
+
+
+def group_trajectory(
+    model: nn.Module,
+    tokenizer: Any,
+    inputs: dict[str, Any],
+    completion_ids: torch.Tensor,
+    group_size: int,
+    stop_strings: list[str],
+    video_features: tuple[torch.Tensor, ...] | None,
+    sampler_logp: torch.Tensor | None = None,
+) -> Trajectory:
+    """The `Trajectory` of ``group_size`` sampled completions per prompt of ``inputs``
+    (prompt-major rows, padded with the pad token): where each ends (`completion_ends`,
+    stop strings included), its text, the prompts and vision inputs per row. Any sampler
+    (HF ``generate``, vLLM) ends here. ``sampler_logp`` is kept under the mask.
+
+    Shape:
+        completion_ids, sampler_logp: (N, C), N = prompts x group_size
+    """
+    end_ids = end_token_ids(model, tokenizer)
+    stopped = stopped_on_string(completion_ids, end_ids, tokenizer, stop_strings)
+    mask, _, truncated = completion_ends(completion_ids, end_ids, stopped)
+    texts = tokenizer.batch_decode(
+        completion_ids * mask + (1 - mask) * tokenizer.pad_token_id, skip_special_tokens=True
+    )
+    g = group_size
+    device = inputs["input_ids"].device
+    return Trajectory(
+        prompt_ids=inputs["input_ids"].repeat_interleave(g, dim=0),
+        prompt_mask=inputs["attention_mask"].repeat_interleave(g, dim=0),
+        completion_ids=completion_ids.to(device),
+        completion_mask=mask.to(device),
+        texts=texts,
+        truncated=truncated.to(device),
+        group_size=g,
+        vision=group_vision(inputs, g, video_features),
+        sampler_logp=None if sampler_logp is None else (sampler_logp * mask).to(device),
+    )
 
 
 def group_vision(

@@ -37,7 +37,6 @@ import torch
 from torch import nn
 
 from vthinker.data.collate import model_inputs
-from vthinker.models.completion import completion_ends, end_token_ids, stopped_on_string
 from vthinker.models.policy import is_sharded
 from vthinker.models.weights import base_model_path, merged_weights
 from vthinker.training.rollout import (
@@ -45,10 +44,11 @@ from vthinker.training.rollout import (
     RolloutEngine,
     RolloutSettings,
     Trajectory,
-    group_vision,
+    group_trajectory,
+    vision_token_ids,
 )
 
-__all__ = ["VLLMRollout"]
+__all__ = ["VLLMRollout", "pad_rows"]
 
 # In-process engine, a small KV cache and no thread pinning on CPU (vLLM's defaults reserve
 # ~14 GiB and pin threads); set before vLLM is imported, kept when the user set them.
@@ -57,8 +57,6 @@ _CPU_ENV = {
     "VLLM_CPU_KVCACHE_SPACE": "1",
     "VLLM_CPU_OMP_THREADS_BIND": "nobind",
 }
-_VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>")
-_VISION_TOKENS += ("<|video_pad|>",)
 
 
 class VLLMRollout(RolloutEngine):
@@ -183,7 +181,7 @@ class VLLMRollout(RolloutEngine):
 
         s = self.settings
         assert s is not None, "build() first"
-        vocab = self.processor.tokenizer.get_vocab() if self.suppress_vision_tokens else {}
+        banned = vision_token_ids(self.processor.tokenizer) if self.suppress_vision_tokens else []
         return SamplingParams(
             n=group_size,
             temperature=s.temperature,
@@ -193,7 +191,7 @@ class VLLMRollout(RolloutEngine):
             stop=list(s.stop_strings) or None,
             include_stop_str_in_output=True,
             logprobs=0,
-            logit_bias={vocab[t]: -100.0 for t in _VISION_TOKENS if t in vocab} or None,
+            logit_bias={t: -100.0 for t in banned} or None,
             seed=int(torch.randint(0, 2**31 - 1, ())),
         )
 
@@ -230,33 +228,23 @@ class VLLMRollout(RolloutEngine):
     ) -> Trajectory:
         tok = self.processor.tokenizer
         rows = [c for out in outputs for c in out.outputs]  # (N,) prompt-major
-        width = max(1, max(len(c.token_ids) for c in rows))
-        ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)  # (N, C)
-        logp = torch.zeros((len(rows), width))  # (N, C)
+        ids = pad_rows([c.token_ids for c in rows], tok.pad_token_id)  # (N, C)
+        logp = torch.zeros(ids.shape)  # (N, C)
         for i, c in enumerate(rows):
-            n = len(c.token_ids)
-            ids[i, :n] = torch.tensor(c.token_ids, dtype=torch.long)
-            logp[i, :n] = torch.tensor(
+            logp[i, : len(c.token_ids)] = torch.tensor(
                 [_sampled_logprob(d, t) for d, t in zip(c.logprobs, c.token_ids, strict=True)]
             )
-        end_ids = end_token_ids(model, tok)
-        stopped = stopped_on_string(ids, end_ids, tok, list(self.settings.stop_strings))
-        mask, _, truncated = completion_ends(ids, end_ids, stopped)
-        texts = tok.batch_decode(
-            ids * mask + (1 - mask) * tok.pad_token_id, skip_special_tokens=True
-        )
-        device = inputs["input_ids"].device
-        return Trajectory(
-            prompt_ids=inputs["input_ids"].repeat_interleave(g, dim=0),
-            prompt_mask=inputs["attention_mask"].repeat_interleave(g, dim=0),
-            completion_ids=ids.to(device),
-            completion_mask=mask.to(device),
-            texts=texts,
-            truncated=truncated.to(device),
-            group_size=g,
-            vision=group_vision(inputs, g, video_features),
-            sampler_logp=(logp * mask).to(device),
-        )
+        stops = list(self.settings.stop_strings)
+        return group_trajectory(model, tok, inputs, ids, g, stops, video_features, logp)
+
+
+def pad_rows(rows: list[Any], pad_id: int) -> torch.Tensor:
+    """Token id rows of unequal length as one tensor, padded after each row (at least one
+    column). Shape: (len(rows), max length)"""
+    ids = torch.full((len(rows), max(1, max(map(len, rows)))), pad_id, dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(list(row), dtype=torch.long)
+    return ids
 
 
 def _sampled_logprob(entry: dict[int, Any], token: int) -> float:
