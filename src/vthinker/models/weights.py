@@ -13,14 +13,12 @@ or hub id an engine can load.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from vthinker.models.policy import is_peft_model
+from vthinker.models.policy import _adapter_base, is_peft_model
 
 __all__ = ["base_model_path", "merged_weights"]
 
@@ -28,11 +26,11 @@ __all__ = ["base_model_path", "merged_weights"]
 def base_model_path(path: str) -> str:
     """The model folder or hub id under ``path`` (itself, unless an adapter folder)."""
     seen = set()
-    while (cfg := Path(path) / "adapter_config.json").is_file():
+    while (base := _adapter_base(path)) is not None:
         if path in seen:
             raise ValueError(f"adapter folders refer to each other in a loop at {path}")
         seen.add(path)
-        path = json.loads(cfg.read_text())["base_model_name_or_path"]
+        path = base
     return path
 
 
