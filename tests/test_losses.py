@@ -422,3 +422,121 @@ def test_grpo_loss_uses_the_chosen_kl_estimator():
         )
         assert float(loss) == pytest.approx(0.1 * mean)
         assert float(stats.kl) == pytest.approx(mean)
+
+
+# --- GRPO variants (issue 16): hand-computed values ---------------------------------------
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 256])
+def test_entropy_gradient_matches_autograd_of_the_plain_formula(chunk):
+    gen = torch.Generator().manual_seed(1)
+    logits = (torch.randn(2, 4, 7, generator=gen, dtype=torch.float64) * 2).requires_grad_(True)
+    weights = torch.randn(2, 4, generator=gen, dtype=torch.float64)
+    got = token_entropy(logits, temperature=0.8, chunk_tokens=chunk)
+    (got * weights).sum().backward()
+    ref = logits.detach().clone().requires_grad_(True)
+    logp = (ref / 0.8).log_softmax(-1)
+    want = -(logp.exp() * logp).sum(-1)
+    (want * weights).sum().backward()
+    torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(logits.grad, ref.grad, rtol=1e-6, atol=1e-6)
+
+
+def test_sequence_level_ratio_exact():
+    # log ratios on the two masked tokens: 0.5 and 0 -> GSPO ratio exp(0.25) for the sequence.
+    logp = torch.tensor([[-1.0, -2.0, -3.0]], requires_grad=True)
+    old = torch.tensor([[-1.5, -2.0, -2.5]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    rho = math.exp(0.25)
+    up, _ = grpo_loss(logp, old, None, torch.tensor([1.0]), mask, beta=0.0, ratio_level="sequence")
+    assert float(up) == pytest.approx(-1.2)  # clipped at 1 + 0.2: no gradient
+    down, stats = grpo_loss(
+        logp, old, None, torch.tensor([-1.0]), mask, beta=0.0, ratio_level="sequence"
+    )
+    assert float(down) == pytest.approx(rho)
+    assert float(stats.ratio_mean) == pytest.approx(rho)
+    down.backward()
+    # d exp(mean_t d_t) / d logp_t = rho / 2 on each of the 2 masked tokens, 0 off the mask
+    assert logp.grad.tolist()[0] == pytest.approx([rho / 2, rho / 2, 0.0])
+    # token level differs: ratios exp(0.5) and 1, the first clipped (A = +1)
+    tok, _ = grpo_loss(logp, old, None, torch.tensor([1.0]), mask, beta=0.0)
+    assert float(tok) == pytest.approx(-(1.2 + 1.0) / 2)
+
+
+def test_cispo_keeps_a_clipped_detached_weight_on_every_token_exact():
+    logp = torch.tensor([[-1.0, -0.5]], requires_grad=True)
+    old = torch.tensor([[-1.2, -0.5]])  # ratios exp(0.2) = 1.221 and 1
+    mask = torch.ones(1, 2)
+    loss, _ = grpo_loss(
+        logp, old, None, torch.tensor([2.0]), mask, beta=0.0, eps_high=0.1, policy_loss="cispo"
+    )
+    # per token -clip(rho) * A * logp = -(1.1 * 2 * -1.0), -(1.0 * 2 * -0.5); mean of 2.2 and 1
+    assert float(loss) == pytest.approx(1.6)
+    loss.backward()
+    assert logp.grad.tolist()[0] == pytest.approx([-1.1, -1.0])  # -clip * A / 2 tokens
+    # PPO clipping gives the clipped token no gradient at all
+    logp2 = logp.detach().clone().requires_grad_(True)
+    ppo, _ = grpo_loss(logp2, old, None, torch.tensor([2.0]), mask, beta=0.0, eps_high=0.1)
+    ppo.backward()
+    assert logp2.grad.tolist()[0][0] == 0.0
+
+
+def test_entropy_bonus_is_subtracted_per_token():
+    logp = torch.tensor([[-1.0, -1.0]])
+    entropy = torch.tensor([[math.log(3), 0.5]])
+    mask = torch.tensor([[1.0, 0.0]])
+    loss, stats = grpo_loss(
+        logp, logp, None, torch.tensor([0.0]), mask, beta=0.0, entropy=entropy, entropy_coef=0.1
+    )
+    assert float(loss) == pytest.approx(-0.1 * math.log(3))  # zero advantage, masked 2nd token
+    assert float(stats.policy_loss) == 0.0
+    with pytest.raises(ValueError, match="entropy"):
+        grpo_loss(logp, logp, None, torch.tensor([0.0]), mask, entropy_coef=0.1)
+
+
+def test_overlong_penalty_exact():
+    from vthinker.training.losses import overlong_penalty
+
+    lengths = torch.tensor([5, 6, 7, 8, 10, 12])
+    got = overlong_penalty(lengths, max_len=10, buffer=4)
+    assert got.tolist() == pytest.approx([0.0, 0.0, -0.25, -0.5, -1.0, -1.0])
+    assert overlong_penalty(lengths, 10, 4, factor=0.5).tolist()[3] == pytest.approx(-0.25)
+    with pytest.raises(ValueError, match="buffer"):
+        overlong_penalty(lengths, 10, 0)
+
+
+def test_informative_groups_exact():
+    from vthinker.training.losses import informative_groups
+
+    rewards = torch.tensor([1.0, 1.0, 1.0, 0.0, 2.0, 2.0, 2.0, 2.0, 0.0, 0.0, 0.5, 0.0])
+    assert informative_groups(rewards, 4).tolist() == [True, False, True]
+
+
+def test_kl_reward_penalty_exact():
+    from vthinker.training.losses import kl_reward_penalty
+
+    logp = torch.tensor([[-1.0, -2.0, -9.0]])
+    ref = torch.tensor([[-1.5, -1.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    # k1 = logp - ref = 0.5, -1 on the masked tokens
+    assert kl_reward_penalty(logp, ref, mask, 0.1, "k1").tolist() == pytest.approx([-0.05])
+    k3 = (math.exp(-0.5) + 0.5 - 1) + (math.exp(1.0) - 1.0 - 1)
+    assert kl_reward_penalty(logp, ref, mask, 0.1, "k3").tolist() == pytest.approx([0.1 * k3])
+
+
+def test_mix_into_reference_exact():
+    from vthinker.training.losses import mix_into_reference
+
+    ref, pol = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        ref.weight.copy_(torch.tensor([[0.0, 4.0]]))
+        ref.bias.fill_(1.0)
+        pol.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        pol.bias.fill_(-1.0)
+    mix_into_reference(ref, pol, 0.25)
+    assert ref.weight.tolist() == [[0.25, 3.0]]
+    assert ref.bias.tolist() == [0.5]
+    with pytest.raises(ValueError, match="shape"):
+        mix_into_reference(ref, torch.nn.Linear(3, 1), 0.5)
+    with pytest.raises(ValueError, match="alpha"):
+        mix_into_reference(ref, pol, 0.0)

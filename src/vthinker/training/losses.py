@@ -9,8 +9,15 @@ group are contiguous; ``C`` is the completion width):
   Video-R1 compute it). ``scale="batch"`` divides by the std of all rewards in the
   batch instead; ``scale="none"`` only centres (Dr. GRPO). A group whose rewards are
   all equal gets zero advantage, never NaN.
-* Per-token objective: ``-min(ρ A, clip(ρ, 1-ε_low, 1+ε_high) A) + β KL_k3`` with
-  ``ρ = exp(logp - old_logp)`` and ``KL_k3 = exp(ref - logp) - (ref - logp) - 1``.
+* Per-token objective: ``-min(ρ A, clip(ρ, 1-ε_low, 1+ε_high) A) + β KL_k3 - c H`` with
+  ``ρ = exp(logp - old_logp)``, ``KL_k3 = exp(ref - logp) - (ref - logp) - 1`` and ``H`` the
+  token's entropy (entropy bonus ``c = entropy_coef``, TRL and verl; 0 by default).
+* Ratio level (``ratio_level``): ``token`` (above) or ``sequence`` (GSPO, Zheng et al. 2025;
+  TRL ``importance_sampling_level="sequence"``): ``ρ_i = exp(mean_t (logp - old_logp))``,
+  one ratio per completion, clipped as a whole.
+* Policy loss (``policy_loss``): ``clip`` (above) or ``cispo`` (MiniMax-M1's CISPO): the
+  importance weight is clipped and detached and multiplies the log-prob, ``-sg(clip(ρ,
+  1-ε_low, 1+ε_high)) A logp``, so every token keeps a gradient (PPO clipping drops it).
 * KL estimator (``kl_estimator``): k3 above (default), or k1 ``logp - ref`` or k2
   ``(logp - ref)² / 2`` (`kl_estimate`; verl and EasyR1 offer the same three).
 * Guards (EasyR1's ``compute_policy_loss`` / ``compute_kl``): ``logp - old_logp`` and
@@ -43,6 +50,8 @@ __all__ = [
     "GRPOStats",
     "KLEstimator",
     "LossType",
+    "PolicyLoss",
+    "RatioLevel",
     "SamplerStats",
     "group_advantages",
     "grpo_loss",
@@ -51,12 +60,18 @@ __all__ = [
     "masked_max",
     "masked_mean",
     "pooled_std",
+    "informative_groups",
+    "kl_reward_penalty",
+    "mix_into_reference",
+    "overlong_penalty",
     "sampler_correction",
     "token_entropy",
     "token_logprobs",
 ]
 
 LossType = Literal["grpo", "bnpo", "dr_grpo", "dapo"]
+RatioLevel = Literal["token", "sequence"]
+PolicyLoss = Literal["clip", "cispo"]
 
 
 def group_advantages(
@@ -177,21 +192,45 @@ def token_logprobs(
     return _ChunkedTokenLogprobs.apply(logits, token_ids, float(temperature), chunk_tokens)
 
 
-@torch.no_grad()
+class _ChunkedEntropy(torch.autograd.Function):
+    """Entropy of ``softmax(logits / temperature)`` per position, float32 a block at a time.
+
+    Backward rebuilds the softmax block by block (as `_ChunkedTokenLogprobs`):
+    ``dH/dz_k = -p_k (log p_k + H)`` for ``z = logits / T``, divided by ``T`` for the logits.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, temperature, chunk):  # type: ignore[override]
+        out = torch.empty(logits.shape[:2], dtype=torch.float32, device=logits.device)
+        for r, ts in _blocks(logits, chunk):
+            logp = F.log_softmax(logits[r, ts].float() / temperature, dim=-1)  # (t, V)
+            out[r, ts] = -(logp.exp() * logp).sum(-1)
+        ctx.save_for_backward(logits, out)
+        ctx.temperature, ctx.chunk = temperature, chunk
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        logits, entropy = ctx.saved_tensors
+        t = ctx.temperature
+        grad = torch.empty_like(logits)
+        for r, ts in _blocks(logits, ctx.chunk):
+            logp = F.log_softmax(logits[r, ts].float() / t, dim=-1)  # (t, V)
+            d = -logp.exp() * (logp + entropy[r, ts].unsqueeze(-1))  # dH/dz
+            grad[r, ts] = (d * grad_out[r, ts].float().unsqueeze(-1) / t).to(grad.dtype)
+        return grad, None, None
+
+
 def token_entropy(
     logits: torch.Tensor, temperature: float = 1.0, chunk_tokens: int = CHUNK_TOKENS
 ) -> torch.Tensor:
-    """Entropy of each next-token distribution of ``logits / temperature`` (no gradient),
-    ``chunk_tokens`` positions at a time in float32.
+    """Entropy of each next-token distribution of ``logits / temperature``, ``chunk_tokens``
+    positions at a time in float32; differentiable (the entropy bonus) when ``logits`` is.
 
     Shape:
         logits: (B, T, V) → (B, T) float32
     """
-    out = torch.empty(logits.shape[:2], dtype=torch.float32, device=logits.device)
-    for r, ts in _blocks(logits, chunk_tokens):
-        logp = F.log_softmax(logits[r, ts].float() / temperature, dim=-1)
-        out[r, ts] = -(logp.exp() * logp).sum(-1)
-    return out
+    return _ChunkedEntropy.apply(logits, float(temperature), chunk_tokens)
 
 
 def kl_k3(
@@ -251,6 +290,77 @@ def kl_estimate(
     else:
         raise ValueError(f"KL estimator must be k1, k2 or k3, got {estimator!r}")
     return kl.clamp(max=kl_clip) if kl_clip is not None else kl
+
+
+def kl_reward_penalty(
+    logp: torch.Tensor,
+    ref_logp: torch.Tensor,
+    mask: torch.Tensor,
+    beta: float,
+    estimator: KLEstimator = "k3",
+    log_ratio_clip: float | None = 20.0,
+    kl_clip: float | None = 10.0,
+) -> torch.Tensor:
+    """KL as a reward penalty instead of a loss term (verl ``use_kl_in_reward``, the
+    InstructGPT form): ``β Σ_t KL_t`` over each completion's tokens, to subtract from its
+    reward before the advantages. No gradient.
+
+    Shape:
+        logp, ref_logp, mask: (N, C) → (N,)
+    """
+    kl = kl_estimate(logp.detach(), ref_logp.detach(), estimator, log_ratio_clip, kl_clip)
+    return beta * (kl * mask.to(kl.dtype)).sum(1)
+
+
+def overlong_penalty(
+    lengths: torch.Tensor, max_len: int, buffer: int, factor: float = 1.0
+) -> torch.Tensor:
+    """DAPO's soft overlong punishment (Yu et al. 2025, eq. 13): 0 up to
+    ``max_len - buffer`` tokens, then falling linearly to ``-factor`` at ``max_len``
+    (``factor * (max_len - buffer - L) / buffer``), ``-factor`` beyond.
+
+    Shape:
+        lengths: (N,) → (N,) float32
+    """
+    if not 0 < buffer <= max_len:
+        raise ValueError(f"overlong buffer must be in (0, max_len={max_len}], got {buffer}")
+    over = (lengths.float() - (max_len - buffer)).clamp(min=0.0, max=float(buffer))  # (N,)
+    return -factor * over / buffer
+
+
+def informative_groups(rewards: torch.Tensor, group_size: int, tol: float = 1e-6) -> torch.Tensor:
+    """Groups whose rewards are not all equal (DAPO's dynamic sampling keeps these: a group
+    of equal rewards has zero advantage and gives no policy gradient).
+
+    Shape:
+        rewards: (N,) → (N / group_size,) bool
+    """
+    r = rewards.float().view(-1, group_size)
+    return (r.max(1).values - r.min(1).values) > tol
+
+
+@torch.no_grad()
+def mix_into_reference(reference: torch.nn.Module, policy: torch.nn.Module, alpha: float) -> None:
+    """Move the reference toward the policy: ``ref ← α π + (1 - α) ref`` for every parameter
+    (TR-DPO, Gorbatovski et al. 2024; TRL ``sync_ref_model``). ``alpha = 1`` copies the policy.
+
+    Raises:
+        ValueError: if the two models' parameters differ in names or shapes.
+    """
+    if not 0 < alpha <= 1:
+        raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+    ref = dict(reference.named_parameters())
+    pol = dict(policy.named_parameters())
+    if ref.keys() != pol.keys():
+        raise ValueError(
+            f"reference and policy differ in parameters: {sorted(ref.keys() ^ pol.keys())[:5]}"
+        )
+    for name, p in pol.items():
+        if ref[name].shape != p.shape:
+            raise ValueError(
+                f"{name}: reference shape {tuple(ref[name].shape)}, policy {tuple(p.shape)}"
+            )
+        ref[name].lerp_(p.to(ref[name].dtype), alpha)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -382,8 +492,12 @@ def grpo_loss(
     kl_clip: float | None = 10.0,
     sampler_weights: torch.Tensor | None = None,
     kl_estimator: KLEstimator = "k3",
+    ratio_level: RatioLevel = "token",
+    policy_loss: PolicyLoss = "clip",
+    entropy: torch.Tensor | None = None,
+    entropy_coef: float = 0.0,
 ) -> tuple[torch.Tensor, GRPOStats]:
-    """The clipped GRPO objective with an optional k3 KL penalty.
+    """The clipped GRPO objective with an optional KL penalty and entropy bonus.
 
     Args:
         logp: Log-probs of the completion tokens under the current policy (with grad).
@@ -404,6 +518,10 @@ def grpo_loss(
         sampler_weights: Per-token weights of the policy part (`sampler_correction`;
             None: 1).
         kl_estimator: ``k1``, ``k2`` or ``k3`` (`kl_estimate`).
+        ratio_level: ``token`` or ``sequence`` (GSPO; module docstring).
+        policy_loss: ``clip`` (PPO) or ``cispo`` (module docstring).
+        entropy: Per-token entropy of the current policy, with gradient (the bonus).
+        entropy_coef: Bonus coefficient ``c`` (0: no bonus; needs ``entropy`` otherwise).
 
     Returns:
         The scalar loss and detached `GRPOStats`.
@@ -411,7 +529,7 @@ def grpo_loss(
     Shape:
         logp, old_logp, ref_logp, mask: (B, C); advantages: (B,)
     """
-    # Over 60 lines only for the documented arguments: the objective is the 30 lines below.
+    # Over 60 lines only for the documented arguments: the objective is the 45 lines below.
     if logp.shape != old_logp.shape or logp.shape != mask.shape:
         raise ValueError(
             f"shape mismatch: logp {tuple(logp.shape)}, old_logp {tuple(old_logp.shape)}, "
@@ -419,11 +537,22 @@ def grpo_loss(
         )
     adv = advantages.to(logp.dtype).unsqueeze(1)  # (B, 1)
     log_ratio = logp - old_logp  # (B, C)
+    if ratio_level == "sequence":
+        m = mask.to(logp.dtype)
+        seq = (log_ratio * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1.0)
+        log_ratio = seq.expand_as(logp)  # (B, C), one ratio per completion
+    elif ratio_level != "token":
+        raise ValueError(f"ratio_level must be 'token' or 'sequence', got {ratio_level!r}")
     if log_ratio_clip is not None:
         log_ratio = log_ratio.clamp(-log_ratio_clip, log_ratio_clip)
     ratio = torch.exp(log_ratio)  # (B, C)
     clipped = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)  # (B, C)
-    per_token = -torch.min(ratio * adv, clipped * adv)  # (B, C)
+    if policy_loss == "clip":
+        per_token = -torch.min(ratio * adv, clipped * adv)  # (B, C)
+    elif policy_loss == "cispo":
+        per_token = -clipped.detach() * adv * logp  # (B, C)
+    else:
+        raise ValueError(f"policy_loss must be 'clip' or 'cispo', got {policy_loss!r}")
     if sampler_weights is not None:
         per_token = per_token * sampler_weights.detach()
     policy_part = per_token
@@ -431,6 +560,10 @@ def grpo_loss(
     if beta != 0.0 and ref_logp is not None:
         kl = kl_estimate(logp, ref_logp, kl_estimator, log_ratio_clip, kl_clip)  # (B, C)
         per_token = per_token + beta * kl
+    if entropy_coef != 0.0:
+        if entropy is None:
+            raise ValueError("entropy_coef != 0 needs the per-token entropy (with gradient)")
+        per_token = per_token - entropy_coef * entropy
     agg = (max_completion_len, num_sequences, num_tokens)
     loss = _aggregate(per_token, mask, loss_type, *agg)
     with torch.no_grad():
