@@ -248,3 +248,33 @@ def test_rollout_mask_covers_exactly_the_sampled_tokens(setup, processor):
         if k == 0:
             assert pad not in kept  # the filler after the stop string is not trained on
     assert traj.texts[0] == "</answer>"
+
+
+def test_select_groups_scores_like_the_full_rollout(setup, processor):
+    """Dynamic sampling trains on a subset of a rollout's groups: the subset's rows, prompts
+    and videos (pixels and tower outputs) must score exactly as they do in the full one."""
+    model, batch = setup
+    features = encode_prompt_videos(model, batch)
+    traj = HFRollout(RolloutSettings(max_new_tokens=6, stop_strings=[]), processor.tokenizer)(
+        model, batch, 3, video_features=features
+    )
+    sub = traj.select_groups([1])
+    assert sub.num_groups == 1 and sub.texts == traj.texts[3:6]
+    assert torch.equal(sub.completion_ids, traj.completion_ids[3:6])
+    assert torch.equal(
+        sub.vision["prompt_video_grid_thw"], traj.vision["prompt_video_grid_thw"][1:]
+    )
+    assert sub.vision["prompt_video_features"][0] is features[1]
+    with torch.no_grad():
+        full, _ = completion_logprobs(model, traj, slice(3, 6))  # tower run on the pixels
+        from_pixels, _ = completion_logprobs(model, sub, slice(0, 3))
+        cached, _ = completion_logprobs(
+            model, sub, slice(0, 3), video_embeds=encode_videos(model, sub)
+        )
+    torch.testing.assert_close(from_pixels, full, atol=1e-5, rtol=0)
+    torch.testing.assert_close(cached, full, atol=1e-5, rtol=0)
+    swapped = traj.select_groups([1, 0])
+    torch.testing.assert_close(swapped.prompt_ids[3:], traj.prompt_ids[:3])
+    with torch.no_grad():
+        lp, _ = completion_logprobs(model, swapped, slice(0, 6))
+    torch.testing.assert_close(lp[:3], full, atol=1e-5, rtol=0)

@@ -6,7 +6,11 @@ One training step (manual optimization), for a batch of B prompts:
    each prompt is encoded once).
 2. **Rewards**: score every completion with the configured rewards (weighted sum).
    A NaN total skips the step (counted, never trained on).
-3. **Advantages**: ``(r - mean_group) / (std_group + eps)`` (or batch/none scaling).
+3. **Advantages**: ``(r - mean_group) / (std_group + eps)`` (or batch/none scaling), after
+   the optional reward shaping (DAPO's overlong punishment, the KL as a reward penalty).
+   With dynamic sampling (DAPO) the groups of equal rewards are dropped and the step rolls
+   out further batches until it has a batch's worth of informative groups
+   (`vthinker.training.group_pool`).
 4. **Reference log-probs** (``beta > 0``): LoRA → the same model with adapters
    disabled; full fine-tuning → a frozen copy made before training. A LoRA SFT export
    (adapter folder) as the start point is merged into its base when loaded
@@ -51,6 +55,7 @@ from vthinker.models.policy import (
 )
 from vthinker.rewards.base import Reward, RewardBreakdown, combine
 from vthinker.training.base import GenerationSettings, VideoLLMModule, adamw
+from vthinker.training.group_pool import GroupPool, RolloutPart
 from vthinker.training.grpo_stats import (
     UpdateStats,
     accumulate,
@@ -61,9 +66,15 @@ from vthinker.training.grpo_stats import (
 from vthinker.training.losses import (
     KLEstimator,
     LossType,
+    PolicyLoss,
+    RatioLevel,
     SamplerStats,
     group_advantages,
     grpo_loss,
+    informative_groups,
+    kl_reward_penalty,
+    mix_into_reference,
+    overlong_penalty,
     pooled_std,
     sampler_correction,
 )
@@ -115,6 +126,30 @@ class GRPOSettings:
             ``disable_dropout`` does. Rollouts sample in eval mode and scoring runs in train
             mode; with dropout on, the scored log-probs are not those of the sampling policy
             and the importance ratio is noise.
+        ratio_level: ``token`` importance ratios, or ``sequence`` (GSPO: one ratio per
+            completion, the geometric mean of its token ratios).
+        policy_loss: ``clip`` (PPO) or ``cispo`` (MiniMax-M1: clipped, detached weight times
+            the log-prob; set ``eps_low`` large to leave the weight without a lower bound).
+        entropy_coef: Entropy bonus: ``entropy_coef * H`` per token is subtracted from the loss
+            (TRL ``entropy_coef``, verl; 0: off).
+        kl_penalty: ``loss`` (the KL term in the loss, Video-R1/TRL) or ``reward`` (``beta *
+            sum_t KL_t`` subtracted from each completion's reward before the advantages, verl
+            ``use_kl_in_reward``; the loss then has no KL term).
+        mask_truncated: Completions that hit ``max_new_tokens`` without an end take no part in
+            the loss (TRL ``mask_truncated_completions``, DAPO).
+        overlong_buffer: DAPO's soft overlong punishment: the last this many tokens before
+            ``max_new_tokens`` lower the reward linearly to ``-overlong_factor``
+            (`vthinker.training.losses.overlong_penalty`; None: off).
+        overlong_factor: The punishment at ``max_new_tokens``.
+        dynamic_sampling: DAPO's dynamic sampling: drop the groups whose rewards are all equal
+            (they give no policy gradient) and roll out further batches until a step has as
+            many informative groups as one batch has prompts (EasyR1 ``online_filtering``,
+            verl ``filter_groups``).
+        max_extra_rollouts: Dynamic sampling rolls out at most this many extra batches per
+            step, then trains on the informative groups it has (logged).
+        ref_sync_every: Every this many optimizer steps the reference moves toward the policy
+            (TR-DPO; TRL ``sync_ref_model``); 0: never. Full fine-tuning only.
+        ref_sync_alpha: ``ref ← α π + (1 - α) ref`` at each sync.
     """
 
     group_size: int = 8
@@ -134,6 +169,17 @@ class GRPOSettings:
     sampler_correction: Literal["token", "sequence"] | None = "token"
     sampler_mode: Literal["truncate", "mask"] = "truncate"
     sampler_cap: float = 2.0
+    ratio_level: RatioLevel = "token"
+    policy_loss: PolicyLoss = "clip"
+    entropy_coef: float = 0.0
+    kl_penalty: Literal["loss", "reward"] = "loss"
+    mask_truncated: bool = False
+    overlong_buffer: int | None = None
+    overlong_factor: float = 1.0
+    dynamic_sampling: bool = False
+    max_extra_rollouts: int = 3
+    ref_sync_every: int = 0
+    ref_sync_alpha: float = 0.6
 
     def __post_init__(self) -> None:
         if self.group_size < 2:
@@ -146,6 +192,17 @@ class GRPOSettings:
             raise ValueError(f"beta must be >= 0, got {self.beta}")
         if self.micro_batch_size is not None and self.micro_batch_size < 1:
             raise ValueError(f"micro_batch_size must be >= 1, got {self.micro_batch_size}")
+        if self.max_extra_rollouts < 0 or self.ref_sync_every < 0:
+            raise ValueError(
+                "max_extra_rollouts and ref_sync_every must be >= 0, got "
+                f"{self.max_extra_rollouts} and {self.ref_sync_every}"
+            )
+        if not 0 < self.ref_sync_alpha <= 1:
+            raise ValueError(f"ref_sync_alpha must be in (0, 1], got {self.ref_sync_alpha}")
+        if self.ref_sync_every and self.beta == 0:
+            raise ValueError("ref_sync_every needs a reference policy: set beta > 0")
+        if self.overlong_buffer is not None and self.overlong_buffer < 1:
+            raise ValueError(f"overlong_buffer must be >= 1 (or null), got {self.overlong_buffer}")
         for name in ("log_ratio_clip", "kl_clip"):
             value = getattr(self, name)
             if value is not None and not value > 0:
@@ -219,11 +276,18 @@ class GRPOModule(VideoLLMModule):
                 "grpo.beta: 0)"
             )
         self.rollout_settings = rollout or RolloutSettings()
+        buffer = self.grpo.overlong_buffer
+        if buffer is not None and buffer > self.rollout_settings.max_new_tokens:
+            raise ValueError(
+                f"grpo.overlong_buffer {buffer} is longer than rollout.max_new_tokens "
+                f"{self.rollout_settings.max_new_tokens}"
+            )
         self.engine = engine or HFEngine()
         self.rollout = self.engine.build(self.rollout_settings, self.processor, policy.name_or_path)
         self.log_completions_every = log_completions_every
         self.ref_model: torch.nn.Module | None = None
         self.nan_steps = 0
+        self._pool = GroupPool()  # dynamic sampling's informative groups
         self.strict_loading = False  # the frozen reference copy is never checkpointed
 
     @property
@@ -241,6 +305,12 @@ class GRPOModule(VideoLLMModule):
         if self.grpo.disable_dropout:
             # Kept in train mode (gradient checkpointing needs it), with dropout at 0.
             disable_dropout(self.policy)
+        if self.grpo.ref_sync_every and is_peft_model(self.policy):
+            raise ValueError(
+                "grpo.ref_sync_every needs full fine-tuning: with LoRA the reference is the "
+                "base model with the adapters off, which a sync cannot move (set "
+                "ref_sync_every: 0 or drop policy.lora)"
+            )
         if self.grpo.beta > 0 and not is_peft_model(self.policy):
             # Full fine-tuning: the reference is a frozen copy of the starting policy.
             ref = copy.deepcopy(self.policy)
@@ -254,9 +324,12 @@ class GRPOModule(VideoLLMModule):
         return vt is None or not any(p.requires_grad for p in vt.parameters())
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["state_dict"] = {
-            k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("ref_model.")
-        }
+        if not self.grpo.ref_sync_every:
+            # The reference is the start policy, rebuilt at load; a synced one has moved and
+            # is saved with the policy.
+            checkpoint["state_dict"] = {
+                k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("ref_model.")
+            }
         super().on_save_checkpoint(checkpoint)
 
     # --- one step ---------------------------------------------------------------------------
@@ -292,9 +365,10 @@ class GRPOModule(VideoLLMModule):
             raise RuntimeError("beta > 0 needs a reference: LoRA or a frozen copy")
         return self._logprobs(self.policy, traj, video_embeds, use_adapters=False)
 
-    def _num_tokens(self, mask: torch.Tensor) -> torch.Tensor:
-        """Token normaliser: this rank's batch (bnpo) or the global batch (dapo)."""
-        n = mask.sum().float()
+    def _num_tokens(self, count: torch.Tensor) -> torch.Tensor:
+        """Token normaliser from this rank's ``count`` of loss tokens: the rank's batch (bnpo)
+        or the global batch (dapo)."""
+        n = count.float()
         if self.grpo.loss_type == "dapo" and self._world() > 1:
             total = self.all_gather(n).sum()
             # DDP averages gradients over ranks: scale so the result is sum / global tokens.
@@ -307,6 +381,12 @@ class GRPOModule(VideoLLMModule):
             return flag
         return bool(self.all_gather(torch.tensor(float(flag), device=self.device)).sum() > 0)
 
+    def _fewest_over_ranks(self, count: int) -> int:
+        """The smallest ``count`` over the ranks (every rank must call this at the same point)."""
+        if self._world() == 1:
+            return count
+        return int(self.all_gather(torch.tensor(float(count), device=self.device)).min())
+
     def _batch_std(self, total: torch.Tensor) -> torch.Tensor | None:
         """The std of every rank's rewards for ``scale_rewards="batch"`` (None: local)."""
         if self.grpo.scale_rewards != "batch" or self._world() == 1:
@@ -318,6 +398,7 @@ class GRPOModule(VideoLLMModule):
 
     def _skip_step(self, reason: str, batch: dict[str, Any]) -> None:
         self.nan_steps += 1
+        self._pool.clear()  # dynamic sampling starts again
         rank_zero_warn(f"step {self.global_step}: {reason}; step skipped ({self.nan_steps} so far)")
         self.log(
             "train/nan_reward_steps",
@@ -332,49 +413,73 @@ class GRPOModule(VideoLLMModule):
         `vthinker.training.tgrpo.TemporalGRPOModule` does)."""
         return combine(self.rewards, traj.texts, samples)
 
+    def shape_rewards(
+        self, traj: Trajectory, total: torch.Tensor, ref_logp: torch.Tensor | None, old_logp: Any
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Step 3a: DAPO's overlong punishment and the KL reward penalty, added to the total
+        before the advantages. Returns the shaped total and what each term added (logged)."""
+        g, extra = self.grpo, {}
+        if g.overlong_buffer is not None:
+            pen = overlong_penalty(
+                traj.lengths, self.rollout_settings.max_new_tokens, g.overlong_buffer
+            )
+            pen = (g.overlong_factor * pen).to(total)
+            total, extra["reward/overlong"] = total + pen, float(pen.mean())
+        if ref_logp is not None:
+            kl = kl_reward_penalty(
+                old_logp,
+                ref_logp,
+                traj.completion_mask,
+                g.beta,
+                g.kl_estimator,
+                g.log_ratio_clip,
+                g.kl_clip,
+            ).to(total)
+            total, extra["reward/kl_penalty"] = total - kl, float(kl.mean())
+        return total, extra
+
     def _micro_batch_loss(
         self,
-        traj: Trajectory,
+        part: RolloutPart,
         rows: slice,
-        video_embeds: Any,
-        old_logp: torch.Tensor | None,
-        ref_logp: torch.Tensor | None,
-        adv: torch.Tensor,
-        mask: torch.Tensor,
         n_rows: int,
         num_tokens: torch.Tensor | None,
         with_entropy: bool,
     ) -> tuple[torch.Tensor, Any, torch.Tensor | None, SamplerStats | None]:
-        """The GRPO loss of the completions ``rows`` (a share of the step's loss, already
-        normalised over the whole batch), its statistics, the token entropy and, for a
-        rollout another engine sampled, the sampler correction's statistics."""
-        g = self.grpo
+        """The GRPO loss of the completions ``rows`` of ``part`` (a share of the step's loss,
+        already normalised over the whole batch), its statistics, the token entropy and, for
+        a rollout another engine sampled, the sampler correction's statistics."""
+        g, traj = self.grpo, part.traj
+        bonus = g.entropy_coef != 0.0
         logp, entropy = completion_logprobs(
             self.policy,
             traj,
             rows,
-            video_embeds=video_embeds,
+            video_embeds=part.video_embeds,
             temperature=self.rollout_settings.temperature,
-            with_entropy=with_entropy,
+            with_entropy=with_entropy or bonus,
+            entropy_grad=bonus,
         )
-        old = logp.detach() if old_logp is None else old_logp[rows]
+        mask = part.mask[rows]
+        old = logp.detach() if part.old_logp is None else part.old_logp[rows]
         weights, sampler = None, None
         if traj.sampler_logp is not None and g.sampler_correction is not None:
             weights, sampler = sampler_correction(
                 old,
                 traj.sampler_logp[rows].to(old),
-                mask[rows],
+                mask,
                 g.sampler_correction,
                 g.sampler_mode,
                 g.sampler_cap,
             )
+        kl_in_loss = g.kl_penalty == "loss" and part.ref_logp is not None
         loss, stats = grpo_loss(
             logp,
             old,
-            None if ref_logp is None else ref_logp[rows],
-            adv[rows],
-            mask[rows],
-            beta=g.beta,
+            part.ref_logp[rows] if kl_in_loss else None,
+            part.adv[rows],
+            mask,
+            beta=g.beta if kl_in_loss else 0.0,
             eps_low=g.eps_low,
             eps_high=g.eps_high,
             loss_type=g.loss_type,
@@ -385,53 +490,52 @@ class GRPOModule(VideoLLMModule):
             kl_clip=g.kl_clip,
             sampler_weights=weights,
             kl_estimator=g.kl_estimator,
+            ratio_level=g.ratio_level,
+            policy_loss=g.policy_loss,
+            entropy=entropy if bonus else None,
+            entropy_coef=g.entropy_coef,
         )
-        return loss, stats, entropy, sampler
+        return loss, stats, None if entropy is None else entropy.detach(), sampler
 
-    def _update(self, traj: Trajectory, adv: torch.Tensor, frozen: bool) -> UpdateStats:
-        """Steps 4-6: reference and old log-probs (no grad; a frozen vision tower's output
-        computed once), then ``num_iterations`` optimizer steps over the rollout, each
-        accumulating every micro-batch's share of the loss.
+    def _with_logprobs(self, part: RolloutPart) -> RolloutPart:
+        """Steps 4-5: the reference log-probs (KL in the loss) and the old ones (``mu > 1``)
+        a part still lacks."""
+        g = self.grpo
+        ref, old = part.ref_logp, part.old_logp
+        if ref is None and g.beta > 0 and g.kl_penalty == "loss":
+            ref = self.reference_logprobs(part.traj, part.video_embeds)
+        if old is None and g.num_iterations > 1:
+            old = self._logprobs(self.policy, part.traj, part.video_embeds)
+        return part._replace(ref_logp=ref, old_logp=old)
+
+    def _update(self, parts: list[RolloutPart]) -> UpdateStats:
+        """Step 6: ``num_iterations`` optimizer steps over the rollout parts, each accumulating
+        every micro-batch's share of the loss (normalised over all parts together).
 
         Returns:
             Loss, KL and entropy of the policy that sampled the rollout (first pass), ratio
             and clip fractions of the last pass, all token-weighted over the batch.
         """
         g = self.grpo
-        policy, opt, sched = self.policy, self.optimizers(), self.lr_schedulers()
-        mask = traj.completion_mask  # (N, C)
-        n_rows = mask.shape[0]
-        policy.train()
-        video_embeds = encode_videos(policy, traj) if frozen else None
-        ref_logp = self.reference_logprobs(traj, video_embeds) if g.beta > 0 else None  # (N, C)
-        old_logp = self._logprobs(policy, traj, video_embeds) if g.num_iterations > 1 else None
-        num_tokens = self._num_tokens(mask)
-
+        opt, sched = self.optimizers(), self.lr_schedulers()
+        n_rows = sum(p.mask.shape[0] for p in parts)
+        tokens = torch.stack([p.mask.sum() for p in parts]).sum()
+        num_tokens = self._num_tokens(tokens)
+        n_tok = float(tokens.clamp(min=1))
+        chunks = [(p, rows) for p in parts for rows in self._row_chunks(p.mask.shape[0])]
         sums: dict[str, float] = {}
-        n_tok = float(mask.sum().clamp(min=1))
         for iteration in range(g.num_iterations):
             opt.zero_grad()
-            chunks = list(self._row_chunks(n_rows))
-            for k, rows in enumerate(chunks):
+            for k, (part, rows) in enumerate(chunks):
                 # DDP all-reduces once per optimizer step, on the last micro-batch.
                 with self.gradient_sync(k == len(chunks) - 1):
                     loss, stats, entropy, sampler = self._micro_batch_loss(
-                        traj,
-                        rows,
-                        video_embeds,
-                        old_logp,
-                        ref_logp,
-                        adv,
-                        mask,
-                        n_rows,
-                        num_tokens,
-                        with_entropy=iteration == 0,
+                        part, rows, n_rows, num_tokens, with_entropy=iteration == 0
                     )
                     self.manual_backward(loss)
-                last = iteration == g.num_iterations - 1
-                w = float(mask[rows].sum()) / n_tok
-                first = iteration == 0
-                accumulate(sums, first, last, loss, stats, entropy, mask[rows], w, sampler)
+                last, first = iteration == g.num_iterations - 1, iteration == 0
+                w = float(part.mask[rows].sum()) / n_tok
+                accumulate(sums, first, last, loss, stats, entropy, part.mask[rows], w, sampler)
             if g.max_grad_norm is not None:
                 self.clip_gradients(
                     opt, gradient_clip_val=g.max_grad_norm, gradient_clip_algorithm="norm"
@@ -439,7 +543,25 @@ class GRPOModule(VideoLLMModule):
             opt.step()
             sched.step()
             self.engine.weights_updated()
+            if g.ref_sync_every and self.global_step % g.ref_sync_every == 0:
+                assert self.ref_model is not None  # configure_model refuses LoRA
+                mix_into_reference(self.ref_model, self.policy, g.ref_sync_alpha)
         return UpdateStats(**sums)
+
+    def _pool_ready(self, part: RolloutPart, total: torch.Tensor, n_prompts: int) -> int | None:
+        """Dynamic sampling: add ``part``'s informative groups to the pool. Returns how many
+        groups every rank trains on now, or None to roll out another batch first.
+
+        The ranks agree on ``k``, the fewest informative groups any rank holds (at most one
+        batch's prompts), so every rank takes part in the one optimizer update with equal
+        weight; after ``max_extra_rollouts`` extra batches the step trains on what it has.
+        """
+        pool = self._pool
+        have = pool.add(part, informative_groups(total, self.grpo.group_size), n_prompts)
+        fewest = self._fewest_over_ranks(have)
+        if fewest >= pool.target or pool.rollouts > self.grpo.max_extra_rollouts:
+            return min(fewest, pool.target)
+        return None
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """One GRPO step (module docstring).
@@ -447,7 +569,9 @@ class GRPOModule(VideoLLMModule):
         Under data parallelism each rank rolls out and scores its own prompts (a group never
         spans ranks); the ranks then agree whether to train: if any rank has a NaN reward
         or no usable sample, every rank skips the step, so the collective operations
-        (gradient all-reduce, global token count, metric sync) stay in lockstep.
+        (gradient all-reduce, global token count, metric sync) stay in lockstep. With dynamic
+        sampling a call may only roll out (no optimizer step) and keep its informative groups
+        for the next call.
         """
         self.note_skipped(batch, "train")
         empty = not batch["samples"]
@@ -484,20 +608,49 @@ class GRPOModule(VideoLLMModule):
             self._skip_step(reason, batch)
             return
 
-        # 3. Advantages.
+        # 3. Reward shaping (the KL penalty needs the policy's and reference's log-probs
+        # first), then advantages.
+        policy.train()
+        video_embeds = encode_videos(policy, traj) if frozen else None
+        ref_logp = old_logp = None
+        if g.kl_penalty == "reward" and g.beta > 0:
+            ref_logp = self.reference_logprobs(traj, video_embeds)
+            old_logp = self._logprobs(policy, traj, video_embeds)
+        shaped, shaping = self.shape_rewards(traj, total, ref_logp, old_logp)
         adv = group_advantages(
-            total,
+            shaped,
             g.group_size,
             scale=g.scale_rewards,
             eps=g.adv_eps,
-            batch_std=self._batch_std(total),
+            batch_std=self._batch_std(shaped),
         )  # (N,)
+        mask = traj.completion_mask
+        if g.mask_truncated:
+            mask = mask * (~traj.truncated).unsqueeze(1).to(mask.dtype)
+        part = RolloutPart(traj, adv, mask, video_embeds, ref_logp, old_logp)
+
+        # Dynamic sampling: keep the informative groups; train once there are enough.
+        parts, pool_stats = [part], {}
+        if g.dynamic_sampling:
+            k = self._pool_ready(part, shaped, len(batch["samples"]))
+            if k is None:
+                return
+            parts, pool_stats = self._pool.take(k)
+            if not parts:
+                self._skip_step(
+                    f"no informative group in {int(pool_stats['train/rollout_batches'])} "
+                    "rollout batches (every group's rewards were equal)",
+                    batch,
+                )
+                return
 
         # 4-6. Reference and old log-probs, then the update.
-        stats = self._update(traj, adv, frozen)
+        stats = self._update([self._with_logprobs(p) for p in parts])
         t3 = time.perf_counter()
 
-        self._log_step(batch, traj, breakdown, total, stats, (t1 - t0, t2 - t1, t3 - t2))
+        extra = {**shaping, **pool_stats}
+        times = (t1 - t0, t2 - t1, t3 - t2)
+        self._log_step(batch, traj, breakdown, total, stats, times, extra)
         if self.log_completions_every and self.global_step % self.log_completions_every == 0:
             self._write_completions(traj, samples, breakdown, total)
 
@@ -511,8 +664,10 @@ class GRPOModule(VideoLLMModule):
         total: torch.Tensor,
         stats: UpdateStats,
         times: tuple[float, float, float],
+        extra: dict[str, float] | None = None,
     ) -> None:
         metrics = step_metrics(self.grpo.group_size, traj, breakdown, total, stats, times)
+        metrics.update(extra or {})
         metrics["train/lr"] = self.optimizers().param_groups[0]["lr"]
         for reward in self.rewards:  # extra statistics (judge failures, gate pass rates)
             for key, value in reward.stats().items():

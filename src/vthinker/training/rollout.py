@@ -110,6 +110,58 @@ class Trajectory(NamedTuple):
         """Completion lengths in tokens. Shape: (N,)"""
         return self.completion_mask.sum(1)
 
+    @property
+    def num_groups(self) -> int:
+        return self.completion_ids.shape[0] // self.group_size
+
+    def group_rows(self, groups: list[int]) -> torch.Tensor:
+        """Row indices of ``groups`` (prompt indices), in order. Shape: (len(groups) * G,)"""
+        g = self.group_size
+        return torch.tensor([k * g + j for k in groups for j in range(g)], dtype=torch.long)
+
+    def select_groups(self, groups: list[int]) -> Trajectory:
+        """The trajectory of only the prompts ``groups`` (each with all its G rows): per-row
+        tensors indexed, per-prompt videos (pixels, grids, tower outputs) sliced.
+
+        Raises:
+            ValueError: if the prompts do not have exactly one video each (the pixels of a
+                prompt could not be told apart).
+        """
+        rows = self.group_rows(groups)
+        pick = rows.to(self.completion_ids.device)
+        vision: dict[str, Any] = {}
+        for key, value in self.vision.items():
+            if not key.startswith("prompt_"):
+                vision[key] = value[pick]
+        if "prompt_video_grid_thw" in self.vision:
+            grid = self.vision["prompt_video_grid_thw"]
+            if len(grid) != self.num_groups:
+                raise ValueError(
+                    f"{len(grid)} videos for {self.num_groups} prompts: selecting groups needs "
+                    "exactly one video per prompt"
+                )
+            sizes = grid.prod(-1).tolist()
+            starts = [sum(sizes[:k]) for k in range(len(sizes))]
+            pixels = self.vision["prompt_pixel_values_videos"]
+            vision["prompt_pixel_values_videos"] = torch.cat(
+                [pixels[starts[k] : starts[k] + sizes[k]] for k in groups]
+            )
+            vision["prompt_video_grid_thw"] = grid[torch.tensor(groups, device=grid.device)]
+            if "prompt_video_features" in self.vision:
+                feats = self.vision["prompt_video_features"]
+                vision["prompt_video_features"] = tuple(feats[k] for k in groups)
+        return Trajectory(
+            prompt_ids=self.prompt_ids[pick],
+            prompt_mask=self.prompt_mask[pick],
+            completion_ids=self.completion_ids[pick],
+            completion_mask=self.completion_mask[pick],
+            texts=[self.texts[i] for i in rows.tolist()],
+            truncated=self.truncated[pick],
+            group_size=self.group_size,
+            vision=vision,
+            sampler_logp=None if self.sampler_logp is None else self.sampler_logp[pick],
+        )
+
 
 class Rollout(Protocol):
     def __call__(
@@ -357,6 +409,7 @@ def completion_logprobs(
     video_embeds: tuple[torch.Tensor, ...] | None = None,
     temperature: float = 1.0,
     with_entropy: bool = False,
+    entropy_grad: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per-token log-probs of the completion tokens of ``rows`` under ``model``.
 
@@ -368,6 +421,7 @@ def completion_logprobs(
             vision tower on the rows' pixels (needed when it is trained).
         temperature: Logits are divided by it, matching the sampling distribution.
         with_entropy: Also return per-token entropies.
+        entropy_grad: The entropies carry gradient (the entropy bonus).
 
     Shape:
         → logp (n, C), entropy (n, C) or None, with n the number of rows in ``rows``.
@@ -402,5 +456,7 @@ def completion_logprobs(
     )
     logits = out.logits[:, :-1]  # (n, C, V) view: position t predicts token t
     logp = token_logprobs(logits, completion_ids, temperature)
-    entropy = token_entropy(logits.detach(), temperature) if with_entropy else None
+    entropy = None
+    if with_entropy:
+        entropy = token_entropy(logits if entropy_grad else logits.detach(), temperature)
     return logp, entropy
