@@ -116,6 +116,9 @@ def main() -> None:
     ap.add_argument("--loss-type", default="dapo")
     ap.add_argument("--scale-rewards", default="batch")
     ap.add_argument("--micro-batch-size", type=int, default=None)
+    # Dynamic sampling: the listed samples' groups get equal rewards (uninformative).
+    ap.add_argument("--dynamic-sampling", action="store_true")
+    ap.add_argument("--uninformative", nargs="*", default=[])
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(0)
@@ -132,6 +135,8 @@ def main() -> None:
                 scale_rewards=args.scale_rewards,
                 max_grad_norm=1.0,
                 micro_batch_size=args.micro_batch_size,
+                dynamic_sampling=args.dynamic_sampling,
+                max_extra_rollouts=0,
             ),
             rollout=RolloutSettings(max_new_tokens=40),
             optimizer=lambda p: torch.optim.SGD(p, lr=1.0),
@@ -146,6 +151,9 @@ def main() -> None:
 
         def combine(rewards, texts, samples):
             out = real_combine(rewards, texts, samples)
+            for i, s in enumerate(samples):
+                if s.id in args.uninformative:
+                    out.total[i] = 0.0
             record["step"] = record.get("step", -1) + 1
             record["ids"] = [f"step{record['step']}:{s.id}" for s in samples]
             record["rewards"] = out.total.tolist()
@@ -164,6 +172,17 @@ def main() -> None:
             record["losses"].append(float(loss))
             return loss, stats
 
+        pool, real_add, real_take = module._pool, module._pool.add, module._pool.take
+
+        def add(part, informative, batch_groups):
+            record.setdefault("informative", []).append(int(informative.sum()))
+            return real_add(part, informative, batch_groups)
+
+        def take(k):
+            record.setdefault("trained_groups", []).append(k)
+            return real_take(k)
+
+        pool.add, pool.take = add, take
         grpo_mod.combine = combine
         grpo_mod.group_advantages = group_advantages
         grpo_mod.grpo_loss = grpo_loss

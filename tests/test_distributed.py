@@ -142,3 +142,22 @@ def test_sharded_models_generate_in_step(tmp_path):
     for rank in range(2):
         result = json.loads((tmp_path / f"out.{rank}.json").read_text())
         assert result == {"plain": False, "wrapped": True}
+
+
+def test_dynamic_sampling_ranks_train_on_equally_many_groups(tiny_model_dir, toy_dir, tmp_path):
+    """One sample's groups carry no signal: the rank that holds it has 1 informative group,
+    the other 2; both train on the fewest (1), one optimizer update per step, no hang."""
+    train = toy_dir / "train.jsonl"
+    first = json.loads(train.read_text().splitlines()[0])["id"]
+    two = _run(
+        "grpo", 2, tiny_model_dir, train, tmp_path / "two",
+        "--dynamic-sampling", "--uninformative", first,
+    )  # fmt: skip
+    r0, r1 = two["ranks"]
+    assert len(r0["trained_groups"]) == len(r1["trained_groups"]) == 2  # 2 steps
+    for step in range(2):
+        fewest = min(r0["informative"][step], r1["informative"][step])
+        assert sorted([r0["informative"][step], r1["informative"][step]]) == [1, 2]
+        assert r0["trained_groups"][step] == r1["trained_groups"][step] == fewest == 1
+    assert two["metrics"]["train/trained_groups"] == 1.0
+    assert any(u.abs().max() > 0 for u in _updates(two).values())
