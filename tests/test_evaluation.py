@@ -85,6 +85,7 @@ def test_eval_demo_config_end_to_end(tiny_model_dir, toy_dir, tmp_path):
         assert set(r["trace"]) == {"segments", "spans", "answer", "well_formed"}
         assert r["output_tokens"] <= 6 and r["frames"] == 8 and r["prompt_tokens"] > 64
         assert "<|video_pad|>×" in r["prompt"] and r["groups"]["template"]
+        assert r["video"].startswith("videos/")  # the cluster of its confidence interval
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["model"] == "tiny-qwen2.5-vl" and summary["frames"] == 8
     assert summary["counts"]["samples"] == 4 and summary["complete"]

@@ -288,6 +288,7 @@ class EvalModule(VideoLLMModule):
                 {
                     "problem_type": sample.problem_type,
                     "source": sample.source,
+                    "video": sample.video,
                     "groups": group_values(sample, self.scorer.group_by),
                     "question": sample.question,
                     "options": sample.lettered_options,

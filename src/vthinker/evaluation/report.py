@@ -6,7 +6,9 @@ searched recursively, so ``vthinker report outputs/eval`` takes every run under 
 writes to ``DIR`` (default ``outputs/eval/report``):
 
 - ``report.md``: accuracy (%) as models × benchmarks, like the paper's table, with the
-  published rows of `vthinker.evaluation.published` as reference rows; accuracy per
+  published rows of `vthinker.evaluation.published` as reference rows and each run's 95%
+  interval (clustered by video); paired differences of each model against a baseline on
+  the same questions (`vthinker.evaluation.report_paired`); accuracy per
   frame count when a run was repeated at 16/32/64 frames; temporal grounding (mIoU,
   R@0.3/0.5/0.7) and caption scores (BLEU-1..4, METEOR, ROUGE-L, CIDEr) tables; the
   runs the report was made from, with their skipped and missing samples.
@@ -59,6 +61,7 @@ def write_report(
     out_dir: str | Path,
     reference: str = "auto",
     frames: int | None = None,
+    baseline: str | None = None,
 ) -> dict[str, Path]:
     """Load runs, write ``report.md``, ``report.json`` and the plots to ``out_dir``.
 
@@ -67,11 +70,12 @@ def write_report(
         out_dir: Output folder.
         reference: Published reference rows (see `build_report`).
         frames: Frame count of the main accuracy table (see `build_report`).
+        baseline: The model the paired differences are taken against (see `build_report`).
 
     Returns:
         Name -> path of every file written.
     """
-    rep = build_report(load_runs(paths), reference=reference, frames=frames)
+    rep = build_report(load_runs(paths), reference=reference, frames=frames, baseline=baseline)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
@@ -100,6 +104,7 @@ def report(
     out: str = "outputs/eval/report",
     reference: Reference = "auto",
     frames: int | None = None,
+    baseline: str | None = None,
 ) -> None:
     """Compare evaluation runs: Markdown tables and PNG plots.
 
@@ -112,8 +117,11 @@ def report(
             all, none.
         frames: Frame count of the main accuracy table (default: 16 if present, else the
             most common); every count is in the by-frames table and plot.
+        baseline: Model the others are compared with, question by question (default: the
+            first QA run's model).
     """
-    for path in write_report(runs, out, reference=reference, frames=frames).values():
+    written = write_report(runs, out, reference=reference, frames=frames, baseline=baseline)
+    for path in written.values():
         print(path)
 
 

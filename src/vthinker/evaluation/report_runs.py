@@ -34,6 +34,8 @@ class RunSummary:
         skipped: ``{"id", "reason"}`` of each skipped sample.
         missing: Ids the run has not done yet.
         updated: ISO time the summary was written.
+        intervals: Metric key -> its 95% interval (``mean``, ``low``, ``high``, ``se``,
+            ``clusters``, ``cluster_by``; `vthinker.metrics.intervals`), where the run has one.
     """
 
     path: Path
@@ -46,6 +48,7 @@ class RunSummary:
     skipped: list[dict[str, str]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     updated: str = ""
+    intervals: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: str | Path) -> RunSummary:
@@ -70,6 +73,7 @@ class RunSummary:
             skipped=list(data.get("skipped", [])),
             missing=list(data.get("missing", [])),
             updated=str(data.get("updated", "")),
+            intervals=dict(data.get("intervals") or {}),
         )
 
 

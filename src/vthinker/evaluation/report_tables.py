@@ -4,7 +4,7 @@ Markdown report)."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from vthinker.evaluation.published import (
@@ -15,6 +15,7 @@ from vthinker.evaluation.published import (
     PUBLISHED_GROUNDING,
     benchmark_label,
 )
+from vthinker.evaluation.report_paired import paired_comparisons
 from vthinker.evaluation.report_runs import RunSummary
 from vthinker.evaluation.summary import markdown_table
 from vthinker.evaluation.tasks import CAPTION_KEYS, GROUNDING_KEYS
@@ -52,6 +53,10 @@ class Report:
         caption: One row per caption run, as ``grounding`` (scores x100).
         reference_grounding: Published model -> grounding metric (%).
         reference_caption: Published model -> caption metric (x100).
+        accuracy_margin: Model -> benchmark key -> half-width (points) of the 95% interval
+            of ``accuracy``, clustered by video, where the run has one.
+        paired: Each model against the baseline on the same questions
+            (`vthinker.evaluation.report_paired.paired_comparisons`).
         markdown: The full Markdown report.
     """
 
@@ -64,6 +69,8 @@ class Report:
     caption: list[dict[str, Any]]
     reference_grounding: dict[str, dict[str, float]]
     reference_caption: dict[str, dict[str, float]]
+    accuracy_margin: dict[str, dict[str, float]] = field(default_factory=dict)
+    paired: list[dict[str, Any]] = field(default_factory=list)
     markdown: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -91,6 +98,8 @@ class Report:
             "caption": self.caption,
             "reference_grounding": self.reference_grounding,
             "reference_caption": self.reference_caption,
+            "accuracy_margin": self.accuracy_margin,
+            "paired": self.paired,
         }
 
 
@@ -117,7 +126,10 @@ def _metric_rows(runs: list[RunSummary], task: str, keys: dict[str, str]) -> lis
 
 
 def build_report(
-    runs: list[RunSummary], reference: str = "auto", frames: int | None = None
+    runs: list[RunSummary],
+    reference: str = "auto",
+    frames: int | None = None,
+    baseline: str | None = None,
 ) -> Report:
     """Tables of ``runs``.
 
@@ -127,6 +139,8 @@ def build_report(
             when some run is on a benchmark (or task) the paper reports.
         frames: Frame count of the main accuracy table (default: 16 when some run has
             it, else the most common one); every count is in the by-frames table.
+        baseline: The model every other is compared with on the same questions (default:
+            the first QA run's model).
     """
     if reference not in REFERENCE_CHOICES:
         raise ValueError(f"reference must be one of {REFERENCE_CHOICES}, got {reference!r}")
@@ -135,10 +149,13 @@ def build_report(
     main_frames = frames if frames is not None else _main_frames(runs)
     qa = [r for r in runs if r.task == "qa" and "accuracy" in r.metrics]
     accuracy: dict[str, dict[str, float]] = defaultdict(dict)
+    margin: dict[str, dict[str, float]] = defaultdict(dict)
     by_frames: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for r in qa:
         if r.frames == main_frames:
             accuracy[r.model][r.benchmark] = 100 * r.metrics["accuracy"]
+            if ci := r.intervals.get("accuracy"):
+                margin[r.model][r.benchmark] = 100 * (ci["high"] - ci["mean"])
         if r.frames is not None:
             by_frames[(r.model, r.benchmark)][r.frames] = 100 * r.metrics["accuracy"]
     several = len({r.frames for r in qa}) > 1
@@ -160,6 +177,8 @@ def build_report(
         caption=caption,
         reference_grounding=PUBLISHED_GROUNDING if use_ref["grounding"] else {},
         reference_caption=PUBLISHED_CAPTION if use_ref["caption"] else {},
+        accuracy_margin=dict(margin),
+        paired=paired_comparisons(runs, baseline),
     )
     report.markdown = _markdown(report)
     return report
@@ -185,6 +204,7 @@ def _markdown(rep: Report) -> str:
             "# Evaluation report",
             "",
             *_accuracy_section(rep),
+            *_paired_section(rep),
             *_by_frames_section(rep),
             *_metric_section(
                 "Temporal grounding (%)", rep.grounding, rep.reference_grounding, GROUNDING_KEYS
@@ -208,19 +228,57 @@ def _accuracy_section(rep: Report) -> list[str]:
         [_ref_label(m), *(_fmt(v.get(b), 1) for b in cols)]
         for m, v in rep.reference_accuracy.items()
     ]
-    rows += [[m, *(_fmt(v.get(b), 1) for b in cols)] for m, v in sorted(rep.accuracy.items())]
+    rows += [
+        [m, *(_with_margin(v.get(b), rep.accuracy_margin.get(m, {}).get(b)) for b in cols)]
+        for m, v in sorted(rep.accuracy.items())
+    ]
     title = f"## Accuracy (%), {rep.frames} frames" if rep.frames else "## Accuracy (%)"
     note = (
         [f"Published rows: the paper's numbers at {PUBLISHED_FRAMES} frames.", ""]
         if rep.reference_accuracy
         else []
     )
+    if rep.accuracy_margin:
+        note += ["± : half-width of the 95% interval, clustered by video.", ""]
     return [
         title,
         "",
         markdown_table(["model", *map(benchmark_label, cols)], rows),
         "",
         *note,
+    ]
+
+
+def _with_margin(value: float | None, margin: float | None) -> str:
+    cell = _fmt(value, 1)
+    return cell if value is None or margin is None else f"{cell} ± {margin:.1f}"
+
+
+def _paired_section(rep: Report) -> list[str]:
+    """Each model minus the baseline on the questions both scored (points, 95% interval)."""
+    if not rep.paired:
+        return []
+    rows = [
+        [
+            p["model"],
+            p["baseline"],
+            benchmark_label(p["benchmark"]),
+            _frames_cell(p["frames"]),
+            f"{p['questions']} ({p['clusters']} {'videos' if p['cluster_by'] == 'video' else 'questions'})",
+            f"{p['difference']:+.1f}",
+            f"{p['low']:+.1f} to {p['high']:+.1f}",
+        ]
+        for p in rep.paired
+    ]
+    header = ["model", "minus", "benchmark", "frames", "questions", "difference", "95% interval"]
+    return [
+        "## Paired differences (points)",
+        "",
+        "Accuracy of each model minus the baseline's on the questions both answered; the",
+        "interval is clustered by video. An interval that contains 0 shows no difference.",
+        "",
+        markdown_table(header, rows, align="llllrrr"),
+        "",
     ]
 
 

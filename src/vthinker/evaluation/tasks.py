@@ -30,6 +30,7 @@ from vthinker.evaluation.scoring import (
     score_grounding,
     score_qa,
 )
+from vthinker.metrics.intervals import clustered_mean
 from vthinker.trace import Trace
 
 __all__ = [
@@ -129,6 +130,11 @@ class EvalTask:
         """The main metric in words (``accuracy 61.20%``)."""
         raise NotImplementedError
 
+    def intervals(self, done: list[Row]) -> dict[str, dict[str, Any]]:
+        """95% intervals of the task's per-question metrics, clustered by video
+        (`vthinker.metrics.intervals`); none by default (corpus-level scores)."""
+        return {}
+
 
 class QATask(EvalTask):
     """Answer accuracy (`vthinker.evaluation.scoring.score_qa`)."""
@@ -152,6 +158,16 @@ class QATask(EvalTask):
         return (
             f"accuracy {100 * metrics['accuracy']:.2f}%" if "accuracy" in metrics else "accuracy –"
         )
+
+    def intervals(self, done: list[Row]) -> dict[str, dict[str, Any]]:
+        if not done:
+            return {}
+        by_video = all(r.get("video") for r in done)
+        labels = [r["video"] if by_video else r["id"] for r in done]
+        ci = clustered_mean([float(bool(r.get("correct"))) for r in done], labels)
+        if not math.isfinite(ci.se):  # all questions on one video: no spread to measure
+            return {}
+        return {"accuracy": {**ci.to_json(), "cluster_by": "video" if by_video else "question"}}
 
 
 class GroundingTask(EvalTask):
@@ -248,9 +264,9 @@ def summarize(
         grounding_mode: ``max`` (paper) or ``top1``.
 
     Returns:
-        ``{"counts", "metrics", "groups", "grounding_of_reasoning", "skipped",
+        ``{"counts", "metrics", "groups", "intervals", "grounding_of_reasoning", "skipped",
         "skip_reasons", "timing", "frames_used"}``; metrics of an empty run are absent,
-        never NaN.
+        never NaN; ``intervals`` holds the 95% interval of accuracy, clustered by video.
     """
     if isinstance(task, str):
         task = make_task(
@@ -272,5 +288,6 @@ def summarize(
         "counts": counts,
         "metrics": {k: v for k, v in metrics.items() if math.isfinite(v)},
         "groups": groups,
+        "intervals": task.intervals(done),
         **run_statistics(rows, done, task.name, task.thresholds, task.grounding_mode),
     }
