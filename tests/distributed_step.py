@@ -178,9 +178,14 @@ def main() -> None:
             record.setdefault("informative", []).append(int(informative.sum()))
             return real_add(part, informative, batch_groups)
 
-        def take(k):
-            record.setdefault("trained_groups", []).append(k)
-            return real_take(k)
+        def take(pad_to):
+            parts, stats = real_take(pad_to)
+            record.setdefault("parts", []).append(len(parts))
+            record.setdefault("trained_groups", []).append(int(stats["train/trained_groups"]))
+            record.setdefault("trained_rows", []).append(
+                sum(int(p.mask.any(1).sum()) for p in parts)
+            )
+            return parts, stats
 
         pool.add, pool.take = add, take
         grpo_mod.combine = combine

@@ -144,9 +144,11 @@ def test_sharded_models_generate_in_step(tmp_path):
         assert result == {"plain": False, "wrapped": True}
 
 
-def test_dynamic_sampling_ranks_train_on_equally_many_groups(tiny_model_dir, toy_dir, tmp_path):
+def test_dynamic_sampling_filters_the_global_batch_in_lockstep(tiny_model_dir, toy_dir, tmp_path):
     """One sample's groups carry no signal: the rank that holds it has 1 informative group,
-    the other 2; both train on the fewest (1), one optimizer update per step, no hang."""
+    the other 2. The batch is filtered as a whole (no extra rollout allowed here): each rank
+    trains on its own informative groups, the short one padded with a filler group that has
+    no loss, so both run the same passes; one optimizer update per step, no hang."""
     train = toy_dir / "train.jsonl"
     first = json.loads(train.read_text().splitlines()[0])["id"]
     two = _run(
@@ -154,10 +156,12 @@ def test_dynamic_sampling_ranks_train_on_equally_many_groups(tiny_model_dir, toy
         "--dynamic-sampling", "--uninformative", first,
     )  # fmt: skip
     r0, r1 = two["ranks"]
-    assert len(r0["trained_groups"]) == len(r1["trained_groups"]) == 2  # 2 steps
+    assert len(r0["parts"]) == len(r1["parts"]) == 2  # 2 steps
     for step in range(2):
-        fewest = min(r0["informative"][step], r1["informative"][step])
-        assert sorted([r0["informative"][step], r1["informative"][step]]) == [1, 2]
-        assert r0["trained_groups"][step] == r1["trained_groups"][step] == fewest == 1
-    assert two["metrics"]["train/trained_groups"] == 1.0
+        kept = sorted([r0["informative"][step], r1["informative"][step]])
+        assert kept == [1, 2]
+        assert sorted([r0["trained_groups"][step], r1["trained_groups"][step]]) == [1, 2]
+        assert r0["parts"][step] == r1["parts"][step] == 2  # same passes on both ranks
+        # rows that carry loss: G = 4 per real group, none in the filler
+        assert sorted([r0["trained_rows"][step], r1["trained_rows"][step]]) == [4, 8]
     assert any(u.abs().max() > 0 for u in _updates(two).values())

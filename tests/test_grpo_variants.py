@@ -13,6 +13,7 @@ import torch
 from test_grpo import ConstantReward, LengthReward, _module, _snapshot
 from tiny_fit import fit_toy
 
+import vthinker.training.grpo as grpo_mod
 from vthinker.training.grpo import GRPOSettings
 
 
@@ -65,7 +66,7 @@ def test_dynamic_sampling_gives_up_after_the_extra_rollouts(tiny_model_dir, toy_
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer = fit_toy(module, toy_dir, tmp_path, steps=1, batches=4)
-    assert trainer.global_step == 0 and module.nan_steps == 2  # 2 rollouts per attempt
+    assert trainer.global_step == 0 and module.skipped_steps == {"no_signal": 2}  # 2 x 2 rollouts
     assert any("no informative group in 2 rollout batches" in str(w.message) for w in caught)
     assert _unchanged(before, module)
 
@@ -114,10 +115,19 @@ def test_overlong_and_kl_reward_shaping_exact(tiny_model_dir):
 def test_kl_as_reward_penalty_leaves_the_loss_without_kl(tiny_model_dir, toy_dir, tmp_path):
     L.seed_everything(0)
     module = _module(tiny_model_dir, lora=False, kl_penalty="reward")
-    trainer = fit_toy(module, toy_dir, tmp_path, steps=2)
+    losses = []
+    real = grpo_mod.grpo_loss
+    monkeypatch_loss = lambda *a, **k: losses.append(k["beta"]) or real(*a, **k)  # noqa: E731
+    grpo_mod.grpo_loss = monkeypatch_loss
+    try:
+        trainer = fit_toy(module, toy_dir, tmp_path, steps=2)
+    finally:
+        grpo_mod.grpo_loss = real
     m = trainer.callback_metrics
-    assert m["train/kl"] == 0.0  # not in the loss
+    assert losses and set(losses) == {0.0}  # no KL term in the loss
     assert m["reward/kl_penalty"] > 0  # step 2: the policy moved away from the reference
+    # the logged KL is the per-token KL the penalty is made of: beta * tokens * KL = penalty
+    assert m["train/kl"] > 0
 
 
 def test_entropy_bonus_alone_moves_the_policy(tiny_model_dir, toy_dir, tmp_path):
@@ -150,12 +160,17 @@ def test_reference_sync_mixes_the_policy_into_the_reference(
     assert any(k.startswith("ref_model.") for k in module.state_dict())
 
 
-def test_reference_sync_is_refused_for_lora_and_without_a_reference(tiny_model_dir):
+def test_reference_sync_is_refused_for_lora_fsdp_and_without_a_reference(
+    tiny_model_dir, toy_dir, tmp_path, monkeypatch
+):
     with pytest.raises(ValueError, match="beta"):
         GRPOSettings(beta=0.0, ref_sync_every=5)
     module = _module(tiny_model_dir, ref_sync_every=5)
     with pytest.raises(ValueError, match="full fine-tuning"):
         module.configure_model()
+    monkeypatch.setattr(grpo_mod, "is_sharded", lambda model: True)  # as under FSDP
+    with pytest.raises(ValueError, match="sharded"):
+        fit_toy(_module(tiny_model_dir, lora=False, ref_sync_every=5), toy_dir, tmp_path)
 
 
 @pytest.mark.parametrize(

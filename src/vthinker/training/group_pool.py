@@ -53,18 +53,32 @@ class RolloutPart(NamedTuple):
 
 
 class GroupPool:
-    """Informative groups collected over the rollouts of one step (module docstring)."""
+    """Informative groups collected over the rollouts of one step (module docstring).
+
+    Under data parallelism the batch is filtered as a whole, as DAPO and verl do: the step
+    trains once every rank's informative groups together fill the global batch (or no extra
+    rollout is left), each rank on its own (at most one batch's worth). `take` hands out one
+    part per group and pads a rank that has fewer groups than the others with filler groups
+    that carry no loss (zero mask, zero advantage), so that every rank runs the same forward
+    and backward passes, which FSDP's collectives need.
+    """
 
     def __init__(self) -> None:
         self.parts: list[RolloutPart] = []
         self.rollouts = 0
         self.groups = 0
         self.target = 0  # groups one batch has (set by the first rollout of a step)
+        self.filler: RolloutPart | None = None  # a group to pad with (the last rollout's)
 
     @property
     def size(self) -> int:
         """Informative groups held."""
         return sum(p.num_groups for p in self.parts)
+
+    @property
+    def usable(self) -> int:
+        """Groups this rank would train on now: what it holds, at most one batch's worth."""
+        return min(self.size, self.target)
 
     def add(self, part: RolloutPart, informative: torch.Tensor, batch_groups: int) -> int:
         """Keep ``part``'s groups where ``informative`` (bool, one per group) holds; returns
@@ -75,27 +89,27 @@ class GroupPool:
         self.rollouts += 1
         self.groups += part.num_groups
         self.target = self.target or batch_groups
+        self.filler = part.select([0])
         return self.size
 
-    def take(self, k: int) -> tuple[list[RolloutPart], dict[str, float]]:
-        """The first ``k`` groups held (in rollout order) and the step's statistics; the pool
-        is empty afterwards."""
-        if k > self.size:
-            raise ValueError(f"asked for {k} groups, the pool holds {self.size}")
-        parts, left = [], k
-        for part in self.parts:
-            if left == 0:
-                break
-            n = min(left, part.num_groups)
-            parts.append(part if n == part.num_groups else part.select(list(range(n))))
-            left -= n
+    def take(self, pad_to: int = 0) -> tuple[list[RolloutPart], dict[str, float]]:
+        """The `usable` groups, one part each in rollout order, then filler parts up to
+        ``pad_to`` in all; and the step's statistics. The pool is empty afterwards."""
+        singles = [p.select([g]) for p in self.parts for g in range(p.num_groups)]
+        parts = singles[: self.usable]
         stats: dict[str, Any] = {
             "train/rollout_batches": float(self.rollouts),
             "train/informative_groups": self.size / max(1, self.groups),
-            "train/trained_groups": float(k),
+            "train/trained_groups": float(len(parts)),
         }
+        if len(parts) < pad_to:
+            assert self.filler is not None
+            f = self.filler
+            empty = f._replace(adv=torch.zeros_like(f.adv), mask=torch.zeros_like(f.mask))
+            parts += [empty] * (pad_to - len(parts))
         self.clear()
         return parts, stats
 
     def clear(self) -> None:
         self.parts, self.rollouts, self.groups, self.target = [], 0, 0, 0
+        self.filler = None

@@ -51,6 +51,7 @@ from vthinker.models.policy import (
     disable_dropout,
     is_adapter_folder,
     is_peft_model,
+    is_sharded,
     vision_tower,
 )
 from vthinker.rewards.base import Reward, RewardBreakdown, combine
@@ -72,7 +73,9 @@ from vthinker.training.losses import (
     group_advantages,
     grpo_loss,
     informative_groups,
+    kl_estimate,
     kl_reward_penalty,
+    masked_mean,
     mix_into_reference,
     overlong_penalty,
     pooled_std,
@@ -141,12 +144,12 @@ class GRPOSettings:
             ``max_new_tokens`` lower the reward linearly to ``-overlong_factor``
             (`vthinker.training.losses.overlong_penalty`; None: off).
         overlong_factor: The punishment at ``max_new_tokens``.
-        dynamic_sampling: DAPO's dynamic sampling: drop the groups whose rewards are all equal
-            (they give no policy gradient) and roll out further batches until a step has as
-            many informative groups as one batch has prompts (EasyR1 ``online_filtering``,
-            verl ``filter_groups``).
+        dynamic_sampling: DAPO's dynamic sampling: drop the groups whose rewards (before
+            shaping) are all equal (they give no policy gradient) and roll out further
+            batches until the informative groups fill the global batch (EasyR1
+            ``online_filtering``, verl ``filter_groups``; `vthinker.training.group_pool`).
         max_extra_rollouts: Dynamic sampling rolls out at most this many extra batches per
-            step, then trains on the informative groups it has (logged).
+            step, then trains on the informative groups it has (``train/trained_groups``).
         ref_sync_every: Every this many optimizer steps the reference moves toward the policy
             (TR-DPO; TRL ``sync_ref_model``); 0: never. Full fine-tuning only.
         ref_sync_alpha: ``ref ← α π + (1 - α) ref`` at each sync.
@@ -286,7 +289,7 @@ class GRPOModule(VideoLLMModule):
         self.rollout = self.engine.build(self.rollout_settings, self.processor, policy.name_or_path)
         self.log_completions_every = log_completions_every
         self.ref_model: torch.nn.Module | None = None
-        self.nan_steps = 0
+        self.skipped_steps: dict[str, int] = {}
         self._pool = GroupPool()  # dynamic sampling's informative groups
         self.strict_loading = False  # the frozen reference copy is never checkpointed
 
@@ -318,6 +321,15 @@ class GRPOModule(VideoLLMModule):
             for p in ref.parameters():
                 p.requires_grad_(False)
             self.ref_model = ref
+
+    def on_fit_start(self) -> None:
+        if self.grpo.ref_sync_every and is_sharded(self.policy):
+            # FSDP shards the policy and its reference copy differently on each rank (their
+            # small parameters share the root unit), so they cannot be mixed shard by shard.
+            raise ValueError(
+                "grpo.ref_sync_every is not supported with a sharded (FSDP) policy; use DDP "
+                "or one device, or set ref_sync_every: 0"
+            )
 
     def _vision_frozen(self) -> bool:
         vt = vision_tower(self.policy)
@@ -396,15 +408,20 @@ class GRPOModule(VideoLLMModule):
         summed = self.all_gather(stats).view(-1, 3).sum(0)
         return pooled_std(summed[0], summed[1], summed[2])
 
-    def _skip_step(self, reason: str, batch: dict[str, Any]) -> None:
-        self.nan_steps += 1
+    def _skip_step(self, reason: str, batch: dict[str, Any], counter: str = "nan") -> None:
+        """Skip the step on every rank (they reach here together), counted by kind: a NaN
+        reward or an empty batch (``nan``), or no informative group (``no_signal``)."""
+        self.skipped_steps[counter] = self.skipped_steps.get(counter, 0) + 1
         self._pool.clear()  # dynamic sampling starts again
-        rank_zero_warn(f"step {self.global_step}: {reason}; step skipped ({self.nan_steps} so far)")
-        self.log(
-            "train/nan_reward_steps",
-            float(self.nan_steps),
-            batch_size=max(1, len(batch["samples"])),
-        )
+        n = self.skipped_steps[counter]
+        rank_zero_warn(f"step {self.global_step}: {reason}; step skipped ({n} so far)")
+        name = "train/nan_reward_steps" if counter == "nan" else f"train/{counter}_steps"
+        self.log(name, float(n), batch_size=max(1, len(batch["samples"])))
+
+    @property
+    def nan_steps(self) -> int:
+        """Steps skipped for a NaN reward or an empty batch on some rank."""
+        return self.skipped_steps.get("nan", 0)
 
     def score_rollout(
         self, batch: dict[str, Any], traj: Trajectory, samples: list[Any]
@@ -426,16 +443,13 @@ class GRPOModule(VideoLLMModule):
             pen = (g.overlong_factor * pen).to(total)
             total, extra["reward/overlong"] = total + pen, float(pen.mean())
         if ref_logp is not None:
-            kl = kl_reward_penalty(
-                old_logp,
-                ref_logp,
-                traj.completion_mask,
-                g.beta,
-                g.kl_estimator,
-                g.log_ratio_clip,
-                g.kl_clip,
-            ).to(total)
+            clips = (g.kl_estimator, g.log_ratio_clip, g.kl_clip)
+            mask = traj.completion_mask
+            kl = kl_reward_penalty(old_logp, ref_logp, mask, g.beta, *clips).to(total)
             total, extra["reward/kl_penalty"] = total - kl, float(kl.mean())
+            # The loss has no KL term: log the per-token KL the penalty is made of.
+            per_token = kl_estimate(old_logp, ref_logp, *clips)
+            extra["train/kl"] = float(masked_mean(per_token, mask))
         return total, extra
 
     def _micro_batch_loss(
@@ -549,18 +563,23 @@ class GRPOModule(VideoLLMModule):
         return UpdateStats(**sums)
 
     def _pool_ready(self, part: RolloutPart, total: torch.Tensor, n_prompts: int) -> int | None:
-        """Dynamic sampling: add ``part``'s informative groups to the pool. Returns how many
-        groups every rank trains on now, or None to roll out another batch first.
+        """Dynamic sampling: add ``part``'s informative groups to the pool. Returns the
+        number of parts every rank trains on (its own groups, padded to the most any rank
+        has; `GroupPool`), 0 when no rank has an informative group left to train on, or None
+        to roll out another batch first.
 
-        The ranks agree on ``k``, the fewest informative groups any rank holds (at most one
-        batch's prompts), so every rank takes part in the one optimizer update with equal
-        weight; after ``max_extra_rollouts`` extra batches the step trains on what it has.
+        The batch is filtered as a whole: the step trains once the ranks' usable groups
+        together fill the global batch, or after ``max_extra_rollouts`` extra batches.
         """
         pool = self._pool
-        have = pool.add(part, informative_groups(total, self.grpo.group_size), n_prompts)
-        fewest = self._fewest_over_ranks(have)
-        if fewest >= pool.target or pool.rollouts > self.grpo.max_extra_rollouts:
-            return min(fewest, pool.target)
+        pool.add(part, informative_groups(total, self.grpo.group_size), n_prompts)
+        counts = torch.tensor([float(pool.usable), float(pool.target)], device=self.device)
+        if self._world() > 1:
+            counts = self.all_gather(counts).view(-1, 2)  # (ranks, 2): usable, target
+        counts = counts.view(-1, 2)
+        usable, target = counts[:, 0], counts[:, 1]
+        if usable.sum() >= target.sum() or pool.rollouts > self.grpo.max_extra_rollouts:
+            return int(usable.max())
         return None
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -627,20 +646,26 @@ class GRPOModule(VideoLLMModule):
         mask = traj.completion_mask
         if g.mask_truncated:
             mask = mask * (~traj.truncated).unsqueeze(1).to(mask.dtype)
-        part = RolloutPart(traj, adv, mask, video_embeds, ref_logp, old_logp)
+        # With one pass the ratio is 1 by construction (old = current, detached); the
+        # policy's log-probs computed for the KL penalty would only add rounding to it.
+        old_for_loss = old_logp if g.num_iterations > 1 else None
+        part = RolloutPart(traj, adv, mask, video_embeds, ref_logp, old_for_loss)
 
-        # Dynamic sampling: keep the informative groups; train once there are enough.
+        # Dynamic sampling: keep the informative groups (judged on the rewards before
+        # shaping: a penalty alone is no task signal); train once there are enough.
         parts, pool_stats = [part], {}
         if g.dynamic_sampling:
-            k = self._pool_ready(part, shaped, len(batch["samples"]))
-            if k is None:
+            pad_to = self._pool_ready(part, total, len(batch["samples"]))
+            if pad_to is None:
                 return
-            parts, pool_stats = self._pool.take(k)
-            if not parts:
+            rollouts = self._pool.rollouts
+            parts, pool_stats = self._pool.take(pad_to)
+            if pad_to == 0:
                 self._skip_step(
-                    f"no informative group in {int(pool_stats['train/rollout_batches'])} "
-                    "rollout batches (every group's rewards were equal)",
+                    f"no informative group in {rollouts} rollout batches on any rank (every "
+                    "group's rewards were equal)",
                     batch,
+                    counter="no_signal",
                 )
                 return
 
@@ -681,7 +706,7 @@ class GRPOModule(VideoLLMModule):
         )
         self.log("train/kl_max", stats.kl_max, batch_size=bs, sync_dist=True, reduce_fx="max")
         self.log("reward", float(total.mean()), prog_bar=True, batch_size=bs, sync_dist=True)
-        self.log("kl", stats.kl, prog_bar=True, batch_size=bs, sync_dist=True)
+        self.log("kl", metrics["train/kl"], prog_bar=True, batch_size=bs, sync_dist=True)
 
     @rank_zero_only
     def _write_completions(
