@@ -17,6 +17,8 @@ and one that reads evaluation results:
 
 - ``vthinker report RUN_DIR... [--out DIR]``: compare evaluation runs in one Markdown
   table (models × benchmarks, with the published numbers as reference rows) and plots;
+- ``vthinker view RUN_DIR``: a static HTML page of a run's reasoning (cited frames beside
+  their captions, gold and cited windows on a timeline; `vthinker.evaluation.viewer`);
 - ``vthinker early-exit --model M --data FILE --out DIR``: an evaluation run with
   VideoAuto-R1's decoding that stops after a confident first answer, with the exit rate
   and accuracies (`early_exit`, `vthinker.evaluation.decoding.EarlyExit`).
@@ -54,6 +56,16 @@ def _report(argv: list[str]) -> None:
     from vthinker.evaluation.report import main as report_main
 
     report_main(argv)
+
+
+def _view(argv: list[str]) -> None:
+    from vthinker.command_args import add_function_flags, command_parser, docstring_help
+    from vthinker.evaluation.viewer import view
+
+    parser = command_parser("vthinker view", docstring_help(view)[0])
+    names = add_function_flags(parser, view, positional=["run"])
+    args = parser.parse_args(argv)
+    view(**{k: args[k] for k in names})
 
 
 def _curate(argv: list[str]) -> None:
@@ -185,6 +197,7 @@ TOOLS: dict[str, Callable[[list[str]], None]] = {
     "make-tiny": _make_tiny,
     "make-toy-data": _make_toy,
     "report": _report,
+    "view": _view,
 }
 
 

@@ -1,0 +1,107 @@
+"""`vthinker view`: the reasoning page of a real evaluation run on the toy data, checked in a
+headless Chromium (Debian's `chromium` package; `.ci/run` installs it)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+from test_evaluation import _args, _fake_outputs
+
+from vthinker.cli import cli, main
+from vthinker.data.schema import read_jsonl
+from vthinker.evaluation.viewer import build_view
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def run_dir(tiny_model_dir, toy_dir, tmp_path, monkeypatch):
+    """An eval run of 4 toy questions: two answered right with two cited windows each, one
+    wrong with one window, one without any tag."""
+    samples = read_jsonl(toy_dir / "train.jsonl")[:4]
+
+    def trace(answer, windows):
+        cited = "".join(
+            f"<time>00:0{a}-00:0{b}</time><caption>shape {k}</caption><think>step {k}</think>"
+            for k, (a, b) in enumerate(windows)
+        )
+        return f"{cited}<answer>{answer}</answer>"
+
+    wrong = "A" if samples[2].answer != "A" else "B"
+    texts = {
+        samples[0].id: trace(samples[0].answer, [(0, 2), (2, 4)]),
+        samples[1].id: trace(samples[1].answer, [(1, 3), (3, 5)]),
+        samples[2].id: trace(wrong, [(0, 1)]),
+    }
+    _fake_outputs(monkeypatch, texts)
+    out = tmp_path / "eval"
+    cli(["test", *_args(tiny_model_dir, toy_dir / "train.jsonl", out)])
+    return out / "toy" / "tiny-qwen2.5-vl-8f"
+
+
+def _data(page) -> list[dict]:
+    text = page.read_text()
+    block = re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)
+    return json.loads(block[1].replace("<\\/", "</"))
+
+
+def test_view_writes_frames_of_the_cited_windows(run_dir, tmp_path, capsys):
+    main(["view", str(run_dir), "--out", str(tmp_path / "view")])
+    page = tmp_path / "view" / "index.html"
+    assert capsys.readouterr().out.strip().endswith(str(page))
+    questions = _data(page)
+    assert [len(q["segments"]) for q in questions] == [2, 2, 1, 0]
+    assert [q["correct"] for q in questions] == [True, True, False, False]
+    frames = sorted((tmp_path / "view" / "frames").glob("*.jpg"))
+    assert len(frames) == 5
+    assert all(s["frame"] for q in questions for s in q["segments"])
+    first = questions[0]
+    assert first["duration"] > 0 and first["gold_spans"] and first["video_error"] is None
+    assert "template:" in " ".join(first["types"])
+
+
+def test_view_survives_a_missing_video(run_dir, tmp_path):
+    page = build_view(run_dir, tmp_path / "view", video_root=str(tmp_path / "nowhere"))
+    questions = _data(page)
+    assert all(q["video_error"] for q in questions)  # named on each question
+    assert not any(s["frame"] for q in questions for s in q["segments"])
+
+
+def _dom(page, fragment: str = "") -> tuple[str, str]:
+    proc = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            page.as_uri() + fragment,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout, proc.stderr
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: `apt-get install chromium`")
+def test_page_renders_in_a_headless_browser(run_dir, tmp_path):
+    page = build_view(run_dir, tmp_path / "view")
+    dom, log = _dom(page)
+    assert "CONSOLE" not in log or "Uncaught" not in log, log[-2000:]
+    assert re.search(r'<div id="errors">\s*</div>', dom)  # no script error on the page
+    assert len(re.findall(r'<article class="q (?:right|wrong|skipped)"', dom)) == 4
+    assert len(re.findall(r"<img ", dom)) == 5  # one frame per cited window
+    assert "4 of 4 questions" in dom
+    assert len(re.findall(r'class="timeline"', dom)) == 4
+    wrong, _ = _dom(page, "#correct=wrong")
+    assert "2 of 4 questions" in wrong
+    right, _ = _dom(page, "#correct=right&type=problem_type:multiple%20choice")
+    assert "2 of 4 questions" in right
