@@ -114,7 +114,13 @@ def _without_upstream_defaults(node, defaults: dict | None = None):
         if not path.startswith("vthinker."):
             module, _, name = path.rpartition(".")
             cls = getattr(importlib.import_module(module), name)
-            args = _without_upstream_defaults(node.get("init_args") or {}, _signature_defaults(cls))
+            defaults = _signature_defaults(cls)
+            if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(cls).parameters.values()):
+                # **kwargs forwarded to another library (WandbLogger -> wandb.init): the
+                # parser lists that library's arguments, unset ones as null.
+                unset = {k: None for k, v in (node.get("init_args") or {}).items() if v is None}
+                defaults = {**unset, **defaults}
+            args = _without_upstream_defaults(node.get("init_args") or {}, defaults)
             return {"class_path": path, "init_args": args} if args else {"class_path": path}
     out = {}
     for key, value in node.items():
@@ -163,9 +169,12 @@ def test_config_parses(path):
         f"{path} resolves to other settings than {snapshot} records"
     )
     assert "class_path: vthinker." in printed
-    if "trainer" in path.parts:  # the trainer config's strategy wins over the recipe's
-        strategy = _layered_text(path).split("class_path: lightning.pytorch.strategies.")[1]
-        assert settings["trainer"]["strategy"]["class_path"].endswith(strategy.split()[0])
+    if "trainer" in path.parts:  # the trainer config's strategy or logger wins the recipe's
+        for part in ("strategy", "logger"):
+            text = _layered_text(path).split(f"class_path: lightning.pytorch.{part}")
+            if len(text) > 1:
+                named = text[1].split()[0].rpartition(".")[2]
+                assert settings["trainer"][part]["class_path"].endswith(named), part
     if "prompt: ../prompts/" in _layered_text(path):  # the prompt file is read in
         name = _layered_text(path).split("prompt: ../prompts/")[1].split()[0]
         system = yaml.safe_load((ROOT / "configs/prompts" / name).read_text())["system"]

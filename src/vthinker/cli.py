@@ -28,12 +28,36 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
-__all__ = ["VThinkerCLI", "main"]
+__all__ = ["SaveConfig", "VThinkerCLI", "main"]
+
+
+class SaveConfig(SaveConfigCallback):
+    """Lightning's config saving, also for loggers without a folder of their own (MLflow on a
+    database): the resolved config then goes to ``trainer.default_root_dir`` and, for
+    MLflow, into the run's artifacts."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.already_saved or not self.save_to_log_dir or trainer.log_dir is not None:
+            super().setup(trainer, pl_module, stage)
+            return
+        folder = Path(trainer.default_root_dir)
+        if trainer.is_global_zero:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / self.config_filename
+            self.parser.save(self.config, str(path), skip_none=False, overwrite=True)
+            from lightning.pytorch.loggers import MLFlowLogger
+
+            for logger in trainer.loggers:
+                if isinstance(logger, MLFlowLogger):
+                    logger.experiment.log_artifact(logger.run_id, str(path))
+            self.already_saved = True
+        self.already_saved = trainer.strategy.broadcast(self.already_saved)
 
 
 class VThinkerCLI(LightningCLI):
@@ -214,6 +238,7 @@ def cli(
         L.LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
+        save_config_callback=SaveConfig,
         save_config_kwargs={"overwrite": True},
         args=args,
         run=run,

@@ -61,6 +61,7 @@ from vthinker.training.grpo_stats import (
     UpdateStats,
     accumulate,
     completion_records,
+    log_completions_table,
     nan_reason,
     step_metrics,
 )
@@ -597,6 +598,7 @@ class GRPOModule(VideoLLMModule):
         if empty and self._world() == 1:
             return
         g, policy, t0 = self.grpo, self.policy, time.perf_counter()
+        step = self.global_step  # the step this rollout trains (0-based, as the metrics)
         if empty:
             # Nothing to roll out on this rank; tell the others, then skip with them.
             self._any_rank(True)
@@ -676,8 +678,8 @@ class GRPOModule(VideoLLMModule):
         extra = {**shaping, **pool_stats}
         times = (t1 - t0, t2 - t1, t3 - t2)
         self._log_step(batch, traj, breakdown, total, stats, times, extra)
-        if self.log_completions_every and self.global_step % self.log_completions_every == 0:
-            self._write_completions(traj, samples, breakdown, total)
+        if self.log_completions_every and step % self.log_completions_every == 0:
+            self._write_completions(step, traj, samples, breakdown, total)
 
     # --- logging ---------------------------------------------------------------------------
 
@@ -710,16 +712,24 @@ class GRPOModule(VideoLLMModule):
 
     @rank_zero_only
     def _write_completions(
-        self, traj: Trajectory, samples: list[Any], breakdown: Any, total: torch.Tensor, k: int = 4
+        self,
+        step: int,
+        traj: Trajectory,
+        samples: list[Any],
+        breakdown: Any,
+        total: torch.Tensor,
+        k: int = 4,
     ) -> None:
         folder = Path(self.trainer.log_dir or self.trainer.default_root_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        records = completion_records(self.global_step, traj, samples, breakdown, total, k)
+        records = completion_records(step, traj, samples, breakdown, total, k)
         with (folder / "completions.jsonl").open("a", encoding="utf-8") as f:
             f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        experiment = getattr(self.logger, "experiment", None)
-        if hasattr(experiment, "add_text"):
-            experiment.add_text("completions", traj.texts[0], self.global_step)
+        log_completions_table(self.loggers, step, records)
+        for logger in self.loggers:
+            experiment = getattr(logger, "experiment", None)
+            if hasattr(experiment, "add_text"):  # TensorBoard
+                experiment.add_text("completions", traj.texts[0], step)
 
     # --- validation: greedy decode, same rewards ---------------------------------------------
 

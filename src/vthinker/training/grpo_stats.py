@@ -11,7 +11,16 @@ import torch
 from vthinker.training.losses import masked_mean
 from vthinker.training.rollout import Trajectory
 
-__all__ = ["UpdateStats", "accumulate", "completion_records", "nan_reason", "step_metrics"]
+__all__ = [
+    "UpdateStats",
+    "accumulate",
+    "completion_records",
+    "log_completions_table",
+    "nan_reason",
+    "step_metrics",
+]
+
+TABLE_COLUMNS = ["step", "id", "gold", "reward", "completion"]
 
 
 class UpdateStats(NamedTuple):
@@ -90,6 +99,24 @@ def completion_records(
         }
         for i in range(min(k, len(traj.texts)))
     ]
+
+
+def log_completions_table(loggers: list[Any], step: int, records: list[dict[str, Any]]) -> None:
+    """The step's sample completions as a table, in the loggers that keep tables: a W&B
+    ``completions`` table, an MLflow ``completions/step_<N>.json`` artifact (columns and
+    rows, MLflow's table layout). Other loggers get none (TensorBoard: `add_text`)."""
+    from lightning.pytorch.loggers import MLFlowLogger, WandbLogger
+
+    rows = [[r[c] for c in TABLE_COLUMNS] for r in records]
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_table(key="completions", columns=TABLE_COLUMNS, data=rows, step=step)
+        elif isinstance(logger, MLFlowLogger):
+            logger.experiment.log_dict(
+                logger.run_id,
+                {"columns": TABLE_COLUMNS, "data": rows},
+                f"completions/step_{step:06d}.json",
+            )
 
 
 def nan_reason(samples: list[Any], total: torch.Tensor, breakdown: Any) -> str:
