@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TINY := outputs/tiny-qwen2.5-vl
 TOY := data/toy
 
-.PHONY: install demo demo-siblings miniature gpu-check-prep vllm-env test test-vllm lint format clean
+.PHONY: install demo demo-siblings miniature gpu-check-prep vllm-env test test-vllm lmms-env test-lmms lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,18 @@ vllm-env: $(VLLM_VENV)/.installed
 # The vLLM tests (tests/test_vllm.py; skipped in the main venv, which has no vLLM).
 test-vllm: vllm-env
 	$(VLLM_VENV)/bin/python -m pytest -q tests/test_vllm.py
+
+# lmms-eval (integrations/lmms_eval; README "lmms-eval"): an overlay venv on the main one,
+# built by tools/lmms_env/build.sh; its test runs `lmms-eval --model vthinker` on the toy task.
+LMMS_VENV ?= .venv-lmms
+$(LMMS_VENV)/.installed: $(VENV)/.installed tools/lmms_env/build.sh
+	tools/lmms_env/build.sh $(LMMS_VENV) $(VENV)
+	touch $@
+
+lmms-env: $(LMMS_VENV)/.installed
+
+test-lmms: lmms-env
+	$(LMMS_VENV)/bin/python -m pytest -q tests/test_lmms_eval.py
 
 # pytest exits 5 when it collects no test: that is not a failure of the code.
 test: install

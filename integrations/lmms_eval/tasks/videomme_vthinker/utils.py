@@ -1,0 +1,23 @@
+"""Video-MME with the thinking prompt: lmms-eval's video paths and scoring, vthinker's
+prompt and answer reading."""
+
+from __future__ import annotations
+
+from lmms_eval.tasks.videomme import utils as upstream
+
+from vthinker.data.prompts import DEFAULT_ANSWER_INSTRUCTIONS
+from vthinker.trace import parse_trace
+
+doc_to_visual = upstream.videomme_doc_to_visual
+aggregate_results = upstream.videomme_aggregate_results
+
+
+def doc_to_text(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> str:
+    options = "\n".join(doc["options"])  # already lettered ("A. ...")
+    instruction = DEFAULT_ANSWER_INSTRUCTIONS["multiple choice"]
+    return f"{doc['question'].strip()}\nOptions:\n{options}\n{instruction}"
+
+
+def process_results(doc: dict, results: list[str]) -> dict:
+    answer = parse_trace(results[0]).answer or ""
+    return upstream.videomme_process_results(doc, [answer])
