@@ -62,6 +62,7 @@ def test_view_writes_frames_of_the_cited_windows(run_dir, tmp_path, capsys):
     first = questions[0]
     assert first["duration"] > 0 and first["gold_spans"] and first["video_error"] is None
     assert "template:" in " ".join(first["types"])
+    assert len(first["types"]) == len(set(first["types"]))  # problem_type is also a group
 
 
 def test_view_survives_a_missing_video(run_dir, tmp_path):

@@ -121,8 +121,12 @@ def _question(row: dict[str, Any], video: Path | None, frames: _Frames) -> dict[
         "gold": row.get("gold"),
         "answer": row.get("extracted"),
         "correct": row.get("correct"),
-        "types": [f"problem_type:{row['problem_type']}"] * bool(row.get("problem_type"))
-        + [f"{k}:{v}" for k, v in sorted((row.get("groups") or {}).items())],
+        "types": list(  # problem_type may also be a `groups` field: listed once
+            dict.fromkeys(
+                [f"problem_type:{row['problem_type']}"] * bool(row.get("problem_type"))
+                + [f"{k}:{v}" for k, v in sorted((row.get("groups") or {}).items())]
+            )
+        ),
         "output": row.get("output", ""),
         "segments": segments,
         "gold_spans": row.get("gold_spans") or [],
