@@ -49,6 +49,7 @@ def test_summary_accuracy_interval_is_clustered_by_video():
     assert f"(± {half:.1f} points, clustered by 3 videos)" in md
     # one video only: no spread between videos to measure, so no interval is claimed
     assert summarize(_rows([1, 0], ["a", "a"]), "qa")["intervals"] == {}
+    assert summarize(_rows([1, 1], ["a", "a"]), "qa")["intervals"] == {}
 
 
 def _run_with_rows(root, model, correct, videos, **extra):
@@ -82,3 +83,14 @@ def test_report_shows_intervals_and_paired_differences(tmp_path):
     rev = build_report(load_runs([base, ours]), reference="none", baseline="ours")
     assert rev.paired[0]["model"] == "base"
     assert rev.paired[0]["difference"] == pytest.approx(-50.0)
+
+
+def test_paired_difference_on_one_video_claims_no_interval(tmp_path):
+    base = _run_with_rows(tmp_path, "base", [0, 0], ["v", "v"])
+    ours = _run_with_rows(tmp_path, "ours", [1, 0], ["v", "v"])
+    rep = build_report(load_runs([base, ours]), reference="none")
+    (paired,) = rep.paired
+    assert paired["difference"] == pytest.approx(50.0)
+    assert paired["low"] is None and paired["high"] is None
+    json.dumps(rep.to_json(), allow_nan=False)  # strict JSON: no Infinity
+    assert "| ours | base | toy | 8 | 2 (1 videos) | +50.0 | – |" in rep.markdown.splitlines()

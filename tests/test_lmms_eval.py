@@ -129,6 +129,17 @@ def test_task_variants_load_in_lmms_eval():
         "videoID": "v1",
     }
     assert "Options:\nA. a cat\n" in utils.doc_to_text(doc)
+    # the vthinker model reads the sample process_docs adds: vthinker's own prompt
+    import datasets
+
+    from vthinker.data.prompts import PromptTemplate
+    from vthinker.evaluation.lmms_plugin import _as_sample
+
+    (processed,) = utils.process_docs(datasets.Dataset.from_list([doc]))
+    sample = _as_sample(processed, "videomme-0")
+    assert sample.options == ["a cat", "a dog", "a car", "a tree"] and sample.answer == "C"
+    text = PromptTemplate().user_text(sample, duration=12.0)
+    assert "Options:\nA. a cat\n" in text and "The video lasts 12.0 seconds." in text
     trace = "<think>the car is on screen at 00:01, not the letter B.</think><answer>C</answer>"
     scored = utils.process_results(doc, [trace])["videomme_perception_score"]
     assert scored["pred_answer"] == "C" and scored["score"] == 1.0

@@ -12,7 +12,7 @@ import pytest
 from test_evaluation import _args, _fake_outputs
 
 from vthinker.cli import cli, main
-from vthinker.data.schema import read_jsonl
+from vthinker.data.schema import read_jsonl, write_jsonl
 from vthinker.evaluation.viewer import build_view
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -23,6 +23,10 @@ def run_dir(tiny_model_dir, toy_dir, tmp_path, monkeypatch):
     """An eval run of 4 toy questions: two answered right with two cited windows each, one
     wrong with one window, one without any tag."""
     samples = read_jsonl(toy_dir / "train.jsonl")[:4]
+    # Text that would end or comment out the page's data block if embedded raw.
+    samples[3].question += " <!--<script> </script> & __DATA__"
+    data = tmp_path / "data.jsonl"
+    write_jsonl(samples, data)
 
     def trace(answer, windows):
         cited = "".join(
@@ -39,7 +43,7 @@ def run_dir(tiny_model_dir, toy_dir, tmp_path, monkeypatch):
     }
     _fake_outputs(monkeypatch, texts)
     out = tmp_path / "eval"
-    cli(["test", *_args(tiny_model_dir, toy_dir / "train.jsonl", out)])
+    cli(["test", *_args(tiny_model_dir, data, out), "--data.init_args.video_root", str(toy_dir)])
     return out / "toy" / "tiny-qwen2.5-vl-8f"
 
 
@@ -60,6 +64,7 @@ def test_view_writes_frames_of_the_cited_windows(run_dir, tmp_path, capsys):
     assert len(frames) == 5
     assert all(s["frame"] for q in questions for s in q["segments"])
     first = questions[0]
+    assert questions[3]["question"].endswith("<!--<script> </script> & __DATA__")
     assert first["duration"] > 0 and first["gold_spans"] and first["video_error"] is None
     assert "template:" in " ".join(first["types"])
     assert len(first["types"]) == len(set(first["types"]))  # problem_type is also a group
@@ -101,6 +106,7 @@ def test_page_renders_in_a_headless_browser(run_dir, tmp_path):
     assert len(re.findall(r'<article class="q (?:right|wrong|skipped)"', dom)) == 4
     assert len(re.findall(r"<img ", dom)) == 5  # one frame per cited window
     assert "4 of 4 questions" in dom
+    assert "&lt;!--&lt;script&gt;" in dom  # hostile text shown as text, page intact
     assert len(re.findall(r'class="timeline"', dom)) == 4
     wrong, _ = _dom(page, "#correct=wrong")
     assert "2 of 4 questions" in wrong

@@ -22,6 +22,8 @@ Only ``generate_until`` is implemented: the benchmarks vthinker reports are gene
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 from typing import Any
 
 import torch
@@ -29,6 +31,8 @@ from lmms_eval.api.model import lmms
 from tqdm.auto import tqdm
 
 from vthinker.data.collate import (
+    MAX_PIXELS,
+    MIN_PIXELS,
     FrameSampling,
     Skipped,
     VideoQACollator,
@@ -42,6 +46,8 @@ from vthinker.training.base import GenerationSettings
 
 __all__ = ["VThinkerLMM", "manifest"]
 
+log = logging.getLogger(__name__)
+
 MODEL_ID = "vthinker"
 
 
@@ -53,12 +59,23 @@ def manifest() -> Any:
 
 
 def _as_sample(doc: Any, uid: str) -> VideoSample | None:
-    """The doc as a vthinker sample when it is one (our task variants), else None."""
-    if not isinstance(doc, dict) or not {"question", "answer", "video"} <= doc.keys():
+    """The doc as a vthinker sample when it is one: a vthinker record (the toy task) or a
+    doc whose task added one as ``vthinker_sample`` (``process_docs`` of the Video-MME
+    variant); None otherwise. Fields vthinker does not know, and nulls (a JSON dataset
+    fills absent columns with them), are left out."""
+    if not isinstance(doc, dict):
         return None
+    record = doc.get("vthinker_sample") or doc
+    if not isinstance(record, dict) or not {"question", "answer"} <= record.keys():
+        return None
+    known = set(VideoSample.__dataclass_fields__)
+    fields = {k: v for k, v in record.items() if k in known and v is not None}
+    fields.setdefault("video", "")
+    fields["id"] = str(fields.get("id") or uid)
     try:
-        return VideoSample.from_dict({**doc, "id": str(doc.get("id", uid))})
-    except (SampleError, TypeError, ValueError):
+        return VideoSample.from_dict(fields)
+    except (SampleError, TypeError, ValueError) as err:
+        log.warning("%s: not read as a vthinker sample (%s); its task text is the prompt", uid, err)
         return None
 
 
@@ -71,8 +88,8 @@ class VThinkerLMM(lmms):
         dtype: ``bfloat16``, ``float16`` or ``float32`` (``auto``: bf16 on GPU, fp32 on CPU).
         max_frames: Most frames per video (the paper: 16).
         fps: Frames per second sampled before the cap.
-        max_pixels: Most pixels per frame (the paper's 448x448 = 200,704 by default).
-        min_pixels: Fewest pixels per frame.
+        max_pixels: Most pixels per frame (default: vthinker's, the paper's 128 x 28 x 28).
+        min_pixels: Fewest pixels per frame (default: vthinker's).
         max_new_tokens: Longest trace; the task's ``max_new_tokens`` is not used (lmms-eval's
             16-token defaults would cut thinking short).
         greedy: Greedy decoding instead of the paper's sampling settings.
@@ -86,8 +103,8 @@ class VThinkerLMM(lmms):
         dtype: str = "auto",
         max_frames: int = 16,
         fps: float = 2.0,
-        max_pixels: int = 448 * 448,
-        min_pixels: int = 128 * 28 * 28,
+        max_pixels: int = MAX_PIXELS,
+        min_pixels: int = MIN_PIXELS,
         max_new_tokens: int = 1024,
         greedy: bool = False,
         batch_size: int = 1,
@@ -96,8 +113,14 @@ class VThinkerLMM(lmms):
         super().__init__()
         if unused:
             raise ValueError(f"vthinker: unknown model_args {sorted(unused)}")
-        gpu = torch.cuda.is_available() and device in ("auto", "cuda")
-        self._device = torch.device("cuda" if gpu else "cpu")
+        gpu = torch.cuda.is_available() and (device == "auto" or device.startswith("cuda"))
+        if gpu and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"  # one GPU per process
+        elif gpu and not device.startswith("cuda:"):
+            device = "cuda"
+        self._device = torch.device(device if gpu else "cpu")
+        if self._device.type == "cuda" and self._device.index is not None:
+            torch.cuda.set_device(self._device)
         if dtype == "auto":
             dtype = "bfloat16" if gpu else "float32"
         self.model = load_policy(PolicyConfig(str(pretrained), dtype=dtype)).to(self._device)

@@ -47,6 +47,7 @@ from typing import Any
 
 import torch
 
+from vthinker.data.collate import resolve_video
 from vthinker.data.schema import VideoSample
 from vthinker.evaluation.decoding import Decoded, Decoder, Generate
 from vthinker.evaluation.run import (
@@ -270,6 +271,7 @@ class EvalModule(VideoLLMModule):
         dataset = getattr(self.trainer.test_dataloaders, "dataset", None)
         samples = getattr(dataset, "samples", [])
         self._samples_by_id = {s.id: s for s in samples}
+        self._video_root = getattr(dataset, "video_root", None)
 
     def _generate(self, batch: dict[str, Any]) -> Decoded:
         """The decoder's outputs for a batch."""
@@ -289,6 +291,8 @@ class EvalModule(VideoLLMModule):
                     "problem_type": sample.problem_type,
                     "source": sample.source,
                     "video": sample.video,
+                    # the file opened (`vthinker view` shows its frames)
+                    "video_path": str(resolve_video(sample, getattr(self, "_video_root", None))),
                     "groups": group_values(sample, self.scorer.group_by),
                     "question": sample.question,
                     "options": sample.lettered_options,

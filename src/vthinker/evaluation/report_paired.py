@@ -38,7 +38,8 @@ def paired_comparisons(runs: list[RunSummary], baseline: str | None = None) -> l
     Returns:
         One row per comparison: ``model``, ``baseline``, ``benchmark``, ``frames``,
         ``questions``, ``clusters``, ``cluster_by``, ``difference``, ``low``, ``high``
-        (points); none when no benchmark has the baseline and another model.
+        (points; None with fewer than 2 clusters); none when no benchmark has the baseline
+        and another model.
     """
     qa = [r for r in runs if r.task == "qa"]
     if not qa:
@@ -61,6 +62,7 @@ def paired_comparisons(runs: list[RunSummary], baseline: str | None = None) -> l
             by_video = {**more, **videos}
             d = paired_difference(scores, base_scores, by_video)
             shared = base_scores.keys() & scores.keys()
+            known = d.clusters >= 2  # one video: no spread between videos to measure
             out.append(
                 {
                     "model": run.model,
@@ -71,8 +73,8 @@ def paired_comparisons(runs: list[RunSummary], baseline: str | None = None) -> l
                     "clusters": d.clusters,
                     "cluster_by": "video" if all(q in by_video for q in shared) else "question",
                     "difference": 100 * d.mean,
-                    "low": 100 * d.low,
-                    "high": 100 * d.high,
+                    "low": 100 * d.low if known else None,
+                    "high": 100 * d.high if known else None,
                 }
             )
     return out

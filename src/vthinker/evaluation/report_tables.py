@@ -266,7 +266,7 @@ def _paired_section(rep: Report) -> list[str]:
             _frames_cell(p["frames"]),
             f"{p['questions']} ({p['clusters']} {'videos' if p['cluster_by'] == 'video' else 'questions'})",
             f"{p['difference']:+.1f}",
-            f"{p['low']:+.1f} to {p['high']:+.1f}",
+            MISSING if p["low"] is None else f"{p['low']:+.1f} to {p['high']:+.1f}",
         ]
         for p in rep.paired
     ]

@@ -165,7 +165,7 @@ class QATask(EvalTask):
         by_video = all(r.get("video") for r in done)
         labels = [r["video"] if by_video else r["id"] for r in done]
         ci = clustered_mean([float(bool(r.get("correct"))) for r in done], labels)
-        if not math.isfinite(ci.se):  # all questions on one video: no spread to measure
+        if ci.clusters < 2:  # all questions on one video: no spread between videos to measure
             return {}
         return {"accuracy": {**ci.to_json(), "cluster_by": "video" if by_video else "question"}}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +103,15 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def _question(row: dict[str, Any], video: Path | None, frames: _Frames) -> dict[str, Any]:
-    """One question's record for the page."""
+def _question(n: int, row: dict[str, Any], video: Path | None, frames: _Frames) -> dict[str, Any]:
+    """The record of question ``n`` (its row) for the page."""
     segments = []
     for k, seg in enumerate((row.get("trace") or {}).get("segments") or []):
         start, end = seg.get("start"), seg.get("end")
         frame = None
         if video is not None and start is not None and end is not None:
-            frame = frames.thumbnail(video, float(start), float(end), f"{_safe(row['id'])}_{k}")
+            name = f"{n:05d}_{_safe(row['id'])}_{k}"  # the index keeps names unique
+            frame = frames.thumbnail(video, float(start), float(end), name)
         segments.append({**seg, "frame": frame})
     duration = frames.duration(video) if video is not None else None
     return {
@@ -149,8 +151,9 @@ def build_view(
     Args:
         run: The run folder (``predictions.jsonl``, ``summary.json``).
         out: Output folder (default ``RUN/view``).
-        video_root: Folder the rows' relative video paths are under (default: the run's
-            ``data.video_root``, else its test file's folder).
+        video_root: Folder the rows' relative video paths are under (default: each row's
+            ``video_path``, the file the evaluation opened; for older runs, the run's test
+            file's folder).
         thumb_width: Thumbnail width in pixels.
         limit: Show only the first this many questions.
 
@@ -164,18 +167,19 @@ def build_view(
     if not rows:
         raise FileNotFoundError(f"{run}: no predictions.jsonl rows to show")
     summary_path = run / SUMMARY_JSON
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
     root = _video_root(summary, video_root)
     known = _sample_videos(summary)
     target = Path(out) if out is not None else run / "view"
     frames = _Frames(target, thumb_width)
     questions = []
-    for row in tqdm(rows[:limit], desc="view", unit="question"):
-        rel = row.get("video") or known.get(row["id"])
+    for n, row in enumerate(tqdm(rows[:limit], desc="view", unit="question")):
         video = None
-        if rel:
+        if row.get("video_path") and video_root is None:
+            video = Path(row["video_path"])  # the file the evaluation opened
+        elif rel := row.get("video") or known.get(row["id"]):
             video = Path(rel) if Path(rel).is_absolute() or root is None else root / rel
-        questions.append(_question(row, video, frames))
+        questions.append(_question(n, row, video, frames))
     title = f"{summary.get('benchmark', run.parent.name)} · {summary.get('model', run.name)}"
     page = target / "index.html"
     page.write_text(_page(title, questions), encoding="utf-8")
@@ -205,8 +209,11 @@ def view(
 
 
 def _page(title: str, questions: list[dict[str, Any]]) -> str:
-    data = json.dumps(questions, ensure_ascii=False).replace("</", "<\\/")
-    return _TEMPLATE.replace("__TITLE__", html.escape(title)).replace("__DATA__", data)
+    # JSON inside <script>: no "<" at all (no "</script>", no "<!--"), same JSON value.
+    data = json.dumps(questions, ensure_ascii=False)
+    data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    parts = {"__TITLE__": html.escape(title), "__DATA__": data}
+    return re.sub("__TITLE__|__DATA__", lambda m: parts[m.group(0)], _TEMPLATE)
 
 
 _TEMPLATE = """<!doctype html>
@@ -232,7 +239,8 @@ details pre{white-space:pre-wrap;background:#f4f4f4;padding:.5em}
 </style></head><body>
 <header><h1>__TITLE__</h1>
 <label>answer <select id="correct"><option value="all">all</option>
-<option value="right">right</option><option value="wrong">wrong</option></select></label>
+<option value="right">right</option><option value="wrong">wrong</option>
+<option value="skipped">skipped</option></select></label>
 <label>type <select id="type"><option value="all">all</option></select></label>
 <span id="count"></span>
 <span class="legend"><span style="background:#2e7d32"></span>gold evidence
@@ -275,7 +283,7 @@ function card(q) {
   const verdict = q.status !== "ok" ? "skipped" : (q.correct ? "right" : "wrong");
   const a = el("article", "q " + verdict);
   a.dataset.correct = verdict;
-  a.dataset.types = q.types.join("|");
+  a.dataset.types = JSON.stringify(q.types);
   a.appendChild(el("div", "meta", q.id + " · " + q.types.join(" · ")));
   a.appendChild(el("p", "question", q.question));
   const ol = el("ul", "opts");
@@ -325,16 +333,21 @@ function apply() {
   let shown = 0;
   for (const a of main.children) {
     const ok = (correctSelect.value === "all" || a.dataset.correct === correctSelect.value) &&
-      (typeSelect.value === "all" || a.dataset.types.split("|").includes(typeSelect.value));
+      (typeSelect.value === "all" || JSON.parse(a.dataset.types).includes(typeSelect.value));
     a.hidden = !ok;
     shown += ok;
   }
   document.getElementById("count").textContent = shown + " of " + QUESTIONS.length + " questions";
 }
-for (const part of decodeURIComponent(location.hash.slice(1)).split("&")) {
-  const [k, v] = part.split("=");
-  if (k === "correct" && v) correctSelect.value = v;
-  if (k === "type" && v) typeSelect.value = v;
+function fromHash(select, value) {  // a value the select does not offer is ignored
+  if (value && [...select.options].some(o => o.value === value)) select.value = value;
+}
+for (const part of location.hash.slice(1).split("&")) {
+  const [k, raw] = part.split("=");
+  let v = raw;
+  try { v = decodeURIComponent(raw || ""); } catch (e) { v = ""; }
+  if (k === "correct") fromHash(correctSelect, v);
+  if (k === "type") fromHash(typeSelect, v);
 }
 correctSelect.addEventListener("change", apply);
 typeSelect.addEventListener("change", apply);

@@ -8,7 +8,10 @@ miss all its questions), so the standard error of a mean score is clustered by v
 
 over ``n`` scores in ``G`` clusters: the cluster-robust (CR1) variance of a mean. With one
 question per cluster it is the usual ``s² / n`` (sample variance). The 95% interval is
-``x̄ ± 1.96 SE`` (normal approximation, as lmms-eval and Miller use).
+``x̄ ± 1.96 SE`` (normal approximation, as Miller uses). lmms-eval's clustered error is
+Miller's eq. 4, without the ``G / (G - 1)`` factor: the two agree with one question per
+video, and this one is slightly wider with few videos. Fewer than 2 clusters give no
+interval (the callers show none).
 
 `paired_difference` compares two runs on the same questions: the mean of the per-question
 differences, its interval clustered the same way (pairing removes the questions' shared

@@ -65,10 +65,9 @@ class MetricsPlot(L.Callback):
         return Path(trainer.log_dir or trainer.default_root_dir)
 
     @rank_zero_only
-    def _write(self, trainer: L.Trainer) -> None:
+    def _write(self, folder: Path) -> None:
         if not self.history:
             return
-        folder = self._folder(trainer)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "metrics_history.json").write_text(json.dumps(self.history, indent=1))
         path = plot_history(self.history, folder / self.filename)
@@ -76,10 +75,13 @@ class MetricsPlot(L.Callback):
         print(f"metrics plot: {path}")
 
     def on_fit_end(self, trainer, pl_module) -> None:
-        self._write(trainer)
+        # trainer.log_dir broadcasts: every rank asks, rank 0 writes.
+        self._write(self._folder(trainer))
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        self._write(trainer)
+        # The other ranks may be anywhere: the logger's folder, asked without a broadcast.
+        logger_dir = getattr(trainer.logger, "log_dir", None) if trainer.logger else None
+        self._write(Path(logger_dir or trainer.default_root_dir))
 
 
 def plot_history(history: dict[str, list[tuple[int, float]]], path: str | Path) -> Path:

@@ -679,7 +679,9 @@ class GRPOModule(VideoLLMModule):
         times = (t1 - t0, t2 - t1, t3 - t2)
         self._log_step(batch, traj, breakdown, total, stats, times, extra)
         if self.log_completions_every and step % self.log_completions_every == 0:
-            self._write_completions(step, traj, samples, breakdown, total)
+            # trainer.log_dir broadcasts under DDP: every rank asks, rank 0 writes.
+            folder = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+            self._write_completions(folder, step, traj, samples, breakdown, total)
 
     # --- logging ---------------------------------------------------------------------------
 
@@ -713,6 +715,7 @@ class GRPOModule(VideoLLMModule):
     @rank_zero_only
     def _write_completions(
         self,
+        folder: Path,
         step: int,
         traj: Trajectory,
         samples: list[Any],
@@ -720,7 +723,6 @@ class GRPOModule(VideoLLMModule):
         total: torch.Tensor,
         k: int = 4,
     ) -> None:
-        folder = Path(self.trainer.log_dir or self.trainer.default_root_dir)
         folder.mkdir(parents=True, exist_ok=True)
         records = completion_records(step, traj, samples, breakdown, total, k)
         with (folder / "completions.jsonl").open("a", encoding="utf-8") as f:
