@@ -184,3 +184,23 @@ def test_gspo_and_cispo_steps_update_the_policy(tiny_model_dir, toy_dir, tmp_pat
     trainer = fit_toy(module, toy_dir, tmp_path)
     assert not _unchanged(before, module)
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
+
+
+def test_batch_budget_counts_rollouts_not_optimizer_steps(tiny_model_dir, toy_dir, tmp_path):
+    """Dynamic sampling spends 2 rollouts on its first step here; a budget of 4 batches
+    stops after the 4th rollout (3 optimizer steps), however the epoch is limited."""
+    from tiny_fit import fit_toy as _fit
+
+    from vthinker.training.callbacks import BatchBudget
+
+    L.seed_everything(0)
+    module = _module(
+        tiny_model_dir, rewards=[ConstantThenLength(1)], beta=0.0, dynamic_sampling=True
+    )
+    calls = []
+    step = module.training_step
+    module.training_step = lambda *a, **k: calls.append(1) or step(*a, **k)
+    budget = BatchBudget(4)
+    trainer = _fit(module, toy_dir, tmp_path, steps=-1, callbacks=[budget])
+    assert len(calls) == 4 and budget.seen == 4
+    assert trainer.global_step == 3

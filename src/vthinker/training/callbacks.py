@@ -3,6 +3,10 @@
 `JsonlPredictionWriter` appends each ``predict`` batch's results to a JSONL file as
 soon as the batch is done, so a crash loses at most the batch in flight.
 
+`BatchBudget` stops training after a number of training batches (rollouts, in GRPO), whether
+or not each made an optimizer step: DAPO's dynamic sampling spends several rollout batches
+on some steps, so variants are compared at an equal rollout budget with it.
+
 `MetricsPlot` records chosen metrics as they are logged and, when fit ends or
 crashes, writes them as ``metrics_history.json`` and a PNG of one panel per
 metric family in the run's log folder. It works with any logger (it reads
@@ -23,7 +27,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JsonlPredictionWriter", "MetricsPlot", "plot_history"]
+__all__ = ["BatchBudget", "JsonlPredictionWriter", "MetricsPlot", "plot_history"]
 
 
 class MetricsPlot(L.Callback):
@@ -112,6 +116,31 @@ def plot_history(history: dict[str, list[tuple[int, float]]], path: str | Path) 
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+class BatchBudget(L.Callback):
+    """Stop fit after ``max_batches`` training batches (each GRPO batch is one rollout).
+
+    Args:
+        max_batches: Training batches (``training_step`` calls) to run in all.
+    """
+
+    def __init__(self, max_batches: int) -> None:
+        if max_batches < 1:
+            raise ValueError(f"max_batches must be >= 1, got {max_batches}")
+        self.max_batches = max_batches
+        self.seen = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.seen += 1
+        if self.seen >= self.max_batches:
+            trainer.should_stop = True
+
+    def state_dict(self) -> dict[str, int]:
+        return {"seen": self.seen}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self.seen = int(state_dict.get("seen", 0))
 
 
 class JsonlPredictionWriter(BasePredictionWriter):
