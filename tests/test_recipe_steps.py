@@ -166,6 +166,8 @@ def test_recipe_update_reaches_the_weights(recipe, tiny_model_dir, toy_dir, tmp_
         args += ["--trainer.strategy", "auto"]  # FSDP1 needs a GPU (test_gpu.py runs it)
     if recipe.startswith("grpo/"):
         args += ["--model.init_args.rollout.max_new_tokens", "16"]
+        if shipped["model"]["init_args"]["grpo"].get("overlong_buffer"):  # DAPO: 20% of 16
+            args += ["--model.init_args.grpo.init_args.overlong_buffer", "3"]
     run = cli(args, run=False)
     module = run.model
     if recipe.startswith("grpo/"):
