@@ -89,7 +89,8 @@ def test_group_rollout_shapes_and_single_vision_pass(setup, processor):
     assert torch.equal(traj.prompt_ids[0], traj.prompt_ids[3])  # rows of a group share a prompt
     assert not torch.equal(traj.prompt_ids[0], traj.prompt_ids[4])
     assert len(traj.texts) == 8
-    assert traj.vision["video_grid_thw"].shape == (8, 3)
+    assert traj.row_vision(slice(0, 8))["video_grid_thw"].shape == (8, 3)
+    assert traj.vision["prompt_video_index"].tolist() == [0, 1]
     # texts are the decoded masked completions
     for i in range(8):
         ids = traj.completion_ids[i][traj.completion_mask[i].bool()]
@@ -152,8 +153,8 @@ def test_logprobs_match_generation_and_reuse_video_embeddings(setup, processor):
             input_ids=torch.cat([traj.prompt_ids, traj.completion_ids], 1),
             attention_mask=torch.cat([traj.prompt_mask, traj.completion_mask], 1),
             pixel_values_videos=_per_row_pixels(traj),
-            video_grid_thw=traj.vision["video_grid_thw"],
-            second_per_grid_ts=traj.vision["second_per_grid_ts"],
+            video_grid_thw=traj.row_vision(slice(0, 4))["video_grid_thw"],
+            second_per_grid_ts=traj.row_vision(slice(0, 4))["second_per_grid_ts"],
             mm_token_type_ids=torch.cat(
                 [traj.vision["mm_token_type_ids"], torch.zeros_like(traj.completion_ids)], 1
             ),

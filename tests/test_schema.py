@@ -123,6 +123,7 @@ def test_to_dict_exact() -> None:
         "video_start": None,
         "video_end": None,
         "meta": {},
+        "data_type": "video",
     }
 
 

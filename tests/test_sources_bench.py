@@ -102,6 +102,7 @@ def test_video_holmes_maps_every_field():
             "explanation": "The woman in blue and man in green both wear cleaning uniforms and "
             "interact during elevator maintenance work, confirming their roles as cleaners.",
         },
+        "data_type": "video",
     }
     assert [x.meta["question_type"] for x in samples] == ["SR", "TCI", "CTI"]
     assert [x.answer for x in samples] == ["A", "C", "F"]
@@ -313,6 +314,7 @@ def test_videomme_maps_every_field():
             "video_id": "001",
             "youtube_id": "fFjv93ACGo8",
         },
+        "data_type": "video",
     }
     assert [x.meta["duration_bucket"] for x in samples] == ["short", "short", "long"]
 
@@ -414,6 +416,7 @@ def test_videott_multiple_choice_only_by_default():
             "duration_s": 8.85,  # the release writes durations as strings: "8.85"
             "video_id": "sj81PWrerDk",
         },
+        "data_type": "video",
     }
     assert sum(src.report.left_out.values()) == 2  # the two open-ended questions, counted
 

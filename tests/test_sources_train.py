@@ -295,7 +295,9 @@ def test_video_r1_source_reads_json_lists_and_jsonl(data, tmp_path):
         str(root), files=["Video-R1-COT-165k.json", "train.jsonl"], name="video_thinker_10k"
     )
     samples = {s.id: s for s in src.load()}
-    assert sorted(samples) == ["2", "vt-activitynet-0001", "vt-star-0002"]
+    # Video-R1 mixes image questions in: read as images by default (data_type kept).
+    assert sorted(samples) == ["2", "3", "vt-activitynet-0001", "vt-star-0002"]
+    assert samples["3"].data_type == "image" and samples["2"].data_type == "video"
     s = samples["2"]
     assert s.question == "What appears on the screen in Russian during the missile's ascent?"
     assert s.options == [
@@ -315,7 +317,10 @@ def test_video_r1_source_reads_json_lists_and_jsonl(data, tmp_path):
         "<time>00:11-00:20</time> <caption>A person folds clothes and puts them on the shelf."
         "</caption> <think>The clothes are tidied up.</think>\n<answer>C</answer>"
     )
-    assert src.report.left_out == {"image record(s)": 1}
+    assert src.report.left_out == {}
+    videos_only = VideoR1Source(str(root), files=["Video-R1-COT-165k.json"], data_types=["video"])
+    assert [s.id for s in videos_only.load()] == ["2"]
+    assert videos_only.report.left_out == {"image record(s)": 1}
     assert src.report.skipped == [
         ("train.jsonl:2", "invalid JSON (Expecting ',' delimiter at column 1)")
     ]

@@ -13,6 +13,13 @@ left and adds the generation prompt.
 
 A sample longer than ``max_length`` tokens is skipped with a message naming it and
 its length, never silently truncated.
+
+Image questions (``sample.data_type == "image"``, Video-R1-260k's image records) are read
+with Pillow and go through the same processor call as the videos of the batch: the chat has
+``{"type": "image"}`` where a video question has ``{"type": "video"}``, the prompt states no
+duration, and the image has its own pixel budget (``image_max_pixels``). A batch may mix
+both: ``pixel_values`` / ``image_grid_thw`` hold the batch's images and
+``pixel_values_videos`` / ``video_grid_thw`` its videos, each in row order.
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from vthinker.data.frame_cache import FrameCache, resize_frames
+from vthinker.data.image import read_image
 from vthinker.data.prompts import PromptTemplate
 from vthinker.data.schema import VideoSample
 from vthinker.data.video import VideoClip, VideoDecodeError, read_frames
@@ -80,8 +89,17 @@ class FrameSampling:
 
 @dataclass
 class LoadedSample:
+    """A decoded sample: the video's sampled ``clip``, or for an image question its
+    ``image`` (``uint8`` (H, W, 3)) and no clip."""
+
     sample: VideoSample
-    clip: VideoClip
+    clip: VideoClip | None
+    image: np.ndarray | None = None
+
+    @property
+    def timestamps(self) -> list[float]:
+        """Seconds of each frame shown (an image has none)."""
+        return [] if self.clip is None else list(self.clip.timestamps)
 
 
 @dataclass
@@ -92,9 +110,12 @@ class Skipped:
     reason: str
 
 
-def shown_duration(item: LoadedSample) -> float:
-    """Seconds of video the model is shown: the clip window, or the whole file."""
+def shown_duration(item: LoadedSample) -> float | None:
+    """Seconds of video the model is shown: the clip window, or the whole file (None for an
+    image)."""
     s = item.sample
+    if item.clip is None:
+        return None
     start = s.video_start or 0.0
     end = item.clip.duration if s.video_end is None else min(s.video_end, item.clip.duration)
     return max(0.0, end - start)
@@ -156,6 +177,11 @@ class VideoQADataset(Dataset):
     def __getitem__(self, idx: int) -> LoadedSample | Skipped:
         sample = self.samples[idx]
         path = resolve_video(sample, self.video_root)
+        if sample.data_type == "image":
+            try:
+                return LoadedSample(sample, None, read_image(path, self.frames.max_side))
+            except VideoDecodeError as err:
+                return Skipped(sample.id, f"image: {err}")
         try:
             if self.frame_cache is None:
                 clip = self._decode(path, sample)
@@ -208,12 +234,17 @@ def assistant_label_mask(
 # (28 x 28 pixels each). The one place this default is written.
 MAX_PIXELS = 128 * 28 * 28
 MIN_PIXELS = 16 * 28 * 28
+# Pixels of an image question: Video-R1's GRPO scripts (`--max_pixels 401408`, 512 merged
+# tokens); its images are charts, documents and diagrams that one video frame's budget blurs.
+IMAGE_MAX_PIXELS = 512 * 28 * 28
 
 
 def video_metadata(item: LoadedSample) -> dict[str, Any]:
     """The timing the processor gets with a clip's frames (already sampled). sampled_fps =
     len(indices) / total * fps = clip.sample_fps: Qwen2.5-VL's absolute-time rope then
     spaces the frames by their real distance."""
+    if item.clip is None:
+        raise ValueError(f"sample {item.sample.id!r} is an image question: it has no video")
     return {
         "total_num_frames": len(item.clip.timestamps),
         "fps": item.clip.sample_fps,
@@ -238,6 +269,8 @@ class VideoQACollator:
             (``prompt_texts``, ``videos``: ``(frames uint8 (T, H, W, 3), metadata)``, and the
             pixel budget as ``video_size``), for a sampler that processes the video itself
             (`vthinker.training.vllm_rollout`).
+        image_max_pixels: Upper bound of pixels of an image question's image (default
+            `IMAGE_MAX_PIXELS`, Video-R1's); its lower bound is ``min_pixels``.
     """
 
     def __init__(
@@ -249,9 +282,13 @@ class VideoQACollator:
         min_pixels: int = MIN_PIXELS,
         max_length: int = 4096,
         keep_videos: bool = False,
+        image_max_pixels: int = IMAGE_MAX_PIXELS,
     ) -> None:
         if min_pixels > max_pixels:
             raise ValueError(f"min_pixels {min_pixels} > max_pixels {max_pixels}")
+        if min_pixels > image_max_pixels:
+            raise ValueError(f"min_pixels {min_pixels} > image_max_pixels {image_max_pixels}")
+        self.image_max_pixels = image_max_pixels
         self.processor = processor
         self.prompt = prompt or PromptTemplate()
         self.mode = mode
@@ -282,14 +319,25 @@ class VideoQACollator:
 
         tok = self.processor.tokenizer
         tok.padding_side = "right" if self.mode == "train" else "left"
-        metadata = [VideoMetadata(**video_metadata(it)) for it in items]
+        videos = [it for it in items if it.clip is not None]
+        images = [it.image for it in items if it.clip is None]
+        media: dict[str, Any] = {}
+        if videos:
+            media["videos"] = [it.clip.frames for it in videos]  # type: ignore[union-attr]
+            media["video_metadata"] = [VideoMetadata(**video_metadata(it)) for it in videos]
+            media["videos_kwargs"] = {
+                "do_sample_frames": False,
+                "size": {"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels},
+            }
+        if images:
+            media["images"] = images
+            media["images_kwargs"] = {
+                "size": {"shortest_edge": self.min_pixels, "longest_edge": self.image_max_pixels}
+            }
         return dict(
             self.processor(
                 text=self._texts(items),
-                videos=[it.clip.frames for it in items],
-                video_metadata=metadata,
-                do_sample_frames=False,
-                size={"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels},
+                **media,
                 cap_pixels_per_frame=False,
                 padding=True,
                 return_tensors="pt",
@@ -310,7 +358,7 @@ class VideoQACollator:
                         Skipped(
                             items[i].sample.id,
                             f"{lengths[i]} tokens > max_length {self.max_length} "
-                            f"({len(items[i].clip.timestamps)} frames, max_pixels {self.max_pixels})",
+                            + _budget(items[i], self.max_pixels, self.image_max_pixels),
                         )
                     )
                 items = [it for i, it in enumerate(items) if i not in too_long]
@@ -322,13 +370,27 @@ class VideoQACollator:
         for s in skipped:
             log.warning("skipping sample %s: %s", s.sample_id, s.reason)
         out["samples"] = [it.sample for it in items]
-        out["timestamps"] = [it.clip.timestamps for it in items]
+        out["timestamps"] = [it.timestamps for it in items]
         out["skipped"] = skipped
         if self.keep_videos:
+            images = [it.sample.id for it in items if it.clip is None]
+            if images:
+                raise ValueError(
+                    f"image question(s) {', '.join(images)}: the sampler that processes the "
+                    "media itself (vLLM) takes videos only here; train image questions with "
+                    "the HF rollout (model.init_args.engine: vthinker.training.rollout.HFEngine)"
+                )
             out["prompt_texts"] = self._texts(items)
             out["videos"] = [(it.clip.frames, video_metadata(it)) for it in items]
             out["video_size"] = {"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels}
         return out
+
+
+def _budget(item: LoadedSample, max_pixels: int, image_max_pixels: int) -> str:
+    """The pixel budget of a too-long sample, for its skip message."""
+    if item.clip is None:
+        return f"(an image, image_max_pixels {image_max_pixels})"
+    return f"({len(item.clip.timestamps)} frames, max_pixels {max_pixels})"
 
 
 MODEL_INPUT_KEYS = (

@@ -39,6 +39,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader
 
 from vthinker.data.collate import (
+    IMAGE_MAX_PIXELS,
     MAX_PIXELS,
     MIN_PIXELS,
     FrameSampling,
@@ -69,7 +70,7 @@ class VideoQADataModule(L.LightningDataModule):
         frames: Frame sampling (the paper: at most 16 frames at 2 fps).
         prompt: Prompt template.
         max_pixels: Pixels per frame upper bound (paper: 128*28*28).
-        min_pixels: Pixels per frame lower bound.
+        min_pixels: Pixels per frame (and per image) lower bound.
         max_length: Samples longer than this many tokens are skipped and reported.
         batch_size: Samples per step and device.
         num_workers: DataLoader worker processes (decoding runs there).
@@ -83,6 +84,9 @@ class VideoQADataModule(L.LightningDataModule):
         val_source: Validation data source (instead of ``val_file``).
         test_source: Test data source (instead of ``test_file``).
         predict_source: Source to generate answers for (instead of ``predict_file``).
+        image_max_pixels: Pixels upper bound of an image question's image (Video-R1's GRPO
+            scripts: 512*28*28); samples with ``data_type: image`` (README, "Image and video
+            questions").
     """
 
     def __init__(
@@ -108,8 +112,10 @@ class VideoQADataModule(L.LightningDataModule):
         val_source: SampleSource | None = None,
         test_source: SampleSource | None = None,
         predict_source: SampleSource | None = None,
+        image_max_pixels: int = IMAGE_MAX_PIXELS,
     ) -> None:
         super().__init__()
+        self.image_max_pixels = image_max_pixels
         if fmt not in ("auto", "vthinker", "video_r1"):
             raise ValueError(f"fmt must be auto, vthinker or video_r1, got {fmt!r}")
         self.files = {
@@ -170,6 +176,7 @@ class VideoQADataModule(L.LightningDataModule):
             "frames": dataclasses.asdict(self.frames),
             "max_pixels": self.max_pixels,
             "min_pixels": self.min_pixels,
+            "image_max_pixels": self.image_max_pixels,
             "prompt": dataclasses.asdict(self.prompt),
         }
 
@@ -252,6 +259,7 @@ class VideoQADataModule(L.LightningDataModule):
             min_pixels=self.min_pixels,
             max_length=self.max_length,
             keep_videos=mode == "generate" and (self.keep_videos or self._module_needs_videos()),
+            image_max_pixels=self.image_max_pixels,
         )
 
     def _loader(self, key: str, mode: str, shuffle: bool) -> DataLoader:
@@ -261,10 +269,19 @@ class VideoQADataModule(L.LightningDataModule):
                 if key != "fit"
                 else "no training data: set data.train_file or data.train_source"
             )
+        collate = self.collator(mode)
+        images = [s.id for s in self.datasets[key].samples if s.data_type == "image"]
+        if collate.keep_videos and images:
+            raise ValueError(
+                f"{len(images)} image question(s) in the {key} data (first: {images[0]}): the "
+                "sampler that processes the media itself (vLLM) takes videos only here. Use the "
+                "HF rollout for image questions, or keep only videos (a Video-R1 source's "
+                "data_types: [video])"
+            )
         kwargs: dict[str, Any] = {
             "batch_size": self.batch_size,
             "num_workers": self.num_workers,
-            "collate_fn": self.collator(mode),
+            "collate_fn": collate,
             "persistent_workers": self.num_workers > 0,
             "pin_memory": torch.cuda.is_available(),
         }

@@ -107,12 +107,14 @@ class PromptTemplate:
 
         Args:
             sample: The question.
-            duration: Length of the video (or clip) shown, in seconds.
+            duration: Length of the video (or clip) shown, in seconds (None for an image).
             target: Assistant reply to append (SFT); None for a generation prompt.
         """
         text = {"type": "text", "text": self.user_text(sample, duration)}
-        video = {"type": "video"}
-        content = [video, text] if self.video_first else [text, video]
+        # An image question (Video-R1-260k's image records) shows its image where a video
+        # question shows its video.
+        media = {"type": "image" if sample.data_type == "image" else "video"}
+        content = [media, text] if self.video_first else [text, media]
         msgs: list[dict[str, Any]] = []
         if self.system is not None:
             msgs.append({"role": "system", "content": [{"type": "text", "text": self.system}]})

@@ -36,6 +36,7 @@ PROBLEM_TYPES = (
     "regression",
     "OCR",
 )
+DATA_TYPES = ("video", "image")
 LETTERS = string.ascii_uppercase
 _OPTION_PREFIX = re.compile(r"^\s*\(?([A-Z])\s*[.:)]\s*")
 
@@ -61,11 +62,12 @@ class Evidence:
 
 @dataclass
 class VideoSample:
-    """A question about a video.
+    """A question about a video (or, with ``data_type: image``, about one image).
 
     Attributes:
         id: Unique id within its dataset.
-        video: Path of the video file (absolute, or relative to a dataset's video root).
+        video: Path of the video file, or of the image file for an image question (absolute,
+            or relative to a dataset's video root).
         question: The question text, without the options.
         answer: The gold answer: an option letter for multiple choice, else the value.
         problem_type: One of `PROBLEM_TYPES` (free strings are kept as they are).
@@ -77,6 +79,9 @@ class VideoSample:
         video_start: Start of the clip inside the file in seconds, or None for the whole file.
         video_end: End of the clip inside the file in seconds, or None for the whole file.
         meta: Any extra per-sample fields (question type, duration bucket, …).
+        data_type: ``"video"`` or ``"image"`` (Video-R1's ``data_type``: Video-R1-260k mixes
+            image and video questions). An image question is shown as one image through the
+            model's image path; it has no clip window and no evidence times.
     """
 
     id: str
@@ -92,8 +97,18 @@ class VideoSample:
     video_start: float | None = None
     video_end: float | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    data_type: str = "video"
 
     def __post_init__(self) -> None:
+        if self.data_type not in DATA_TYPES:
+            raise SampleError(
+                f"sample {self.id!r}: data_type {self.data_type!r} is not one of "
+                f"{', '.join(DATA_TYPES)}"
+            )
+        if self.data_type == "image" and (
+            self.video_start is not None or self.video_end is not None
+        ):
+            raise SampleError(f"sample {self.id!r}: an image question has no clip window")
         self.evidence = [e if isinstance(e, Evidence) else Evidence(**e) for e in self.evidence]
         for e in self.evidence:
             if e.end < e.start:
@@ -159,7 +174,7 @@ class VideoSample:
             "problem": self.question,
             "problem_type": self.problem_type,
             "options": self.lettered_options,
-            "data_type": "video",
+            "data_type": self.data_type,
             "path": self.video,
             "data_source": self.source,
             "process": self.trace or "",
@@ -171,8 +186,9 @@ class VideoSample:
         """Import a Video-R1-style record.
 
         Args:
-            record: The record (``problem, problem_type, options, path, data_source,
-                process, solution``; ``problem_id`` is used as id when present).
+            record: The record (``problem, problem_type, options, data_type, path,
+                data_source, process, solution``; ``problem_id`` is used as id when present;
+                ``data_type`` is ``video`` when absent).
             id: Id to use when the record has no ``problem_id``.
         """
         if not isinstance(record, dict):
@@ -202,6 +218,9 @@ class VideoSample:
                 opt = opt[p.end() :]
             options.append(opt)
         process = record.get("process") or None
+        data_type = record.get("data_type", "video")
+        if data_type not in DATA_TYPES:
+            raise SampleError(f"data_type {data_type!r} is not one of {', '.join(DATA_TYPES)}")
         return cls(
             id=str(sid),
             video=record["path"],
@@ -211,6 +230,7 @@ class VideoSample:
             options=options,
             trace=process,
             source=record.get("data_source", ""),
+            data_type=data_type,
         )
 
 
@@ -224,6 +244,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "video_start": (int, float, type(None)),
     "video_end": (int, float, type(None)),
     "meta": (dict,),
+    "data_type": (str,),
 }
 
 

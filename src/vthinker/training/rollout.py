@@ -33,6 +33,8 @@ from vthinker.models.completion import (
     stopped_on_string,
 )
 from vthinker.models.policy import is_sharded
+from vthinker.models.rope import IMAGE as IMAGE_TOKEN_TYPE
+from vthinker.models.rope import VIDEO as VIDEO_TOKEN_TYPE
 from vthinker.training.losses import token_entropy, token_logprobs
 
 __all__ = [
@@ -84,11 +86,14 @@ class RolloutSettings:
 class Trajectory(NamedTuple):
     """G completions for each of B prompts; rows of one prompt are contiguous (N = B*G).
 
-    The per-row vision inputs in ``vision`` (``video_grid_thw`` (N, 3),
-    ``second_per_grid_ts`` (N,), ``mm_token_type_ids`` (N, P)) and the per-prompt ones
-    (``prompt_pixel_values_videos``, ``prompt_video_grid_thw``, and
-    ``prompt_video_features`` when the rollout had the frozen tower's output) let any row
-    slice be re-scored. Pixels are kept once per prompt, never copied per row.
+    ``vision`` keeps each prompt's image or video once, never copied per row: per prompt
+    ``prompt_video_index`` / ``prompt_image_index`` (B,) (which video / image of the lists
+    below the prompt shows, -1 for none), the videos' ``prompt_pixel_values_videos``,
+    ``prompt_video_grid_thw`` (V, 3), ``prompt_second_per_grid_ts`` (V,) and, when the
+    rollout had the frozen tower's output, ``prompt_video_features``; the images'
+    ``prompt_pixel_values`` and ``prompt_image_grid_thw`` (I, 3); per row
+    ``mm_token_type_ids`` (N, P). `row_vision` gives the grids of any row slice, so any
+    slice can be re-scored, in a batch that mixes image and video questions too.
     """
 
     prompt_ids: torch.Tensor  # (N, P) left padded
@@ -119,37 +124,43 @@ class Trajectory(NamedTuple):
         g = self.group_size
         return torch.tensor([k * g + j for k in groups for j in range(g)], dtype=torch.long)
 
+    def media_of_rows(self, kind: str, rows: slice) -> list[int]:
+        """For each row of ``rows`` that shows a ``kind`` (``video`` or ``image``), the index
+        of its medium in the prompt lists, in row order."""
+        index = self.vision.get(f"prompt_{kind}_index")
+        if index is None:
+            return []
+        n, g = self.completion_ids.shape[0], self.group_size
+        per_prompt = index.tolist()
+        return [per_prompt[r // g] for r in range(*rows.indices(n)) if per_prompt[r // g] >= 0]
+
+    def row_vision(self, rows: slice) -> dict[str, torch.Tensor]:
+        """The model inputs other than pixels for the prompts of ``rows``: ``video_grid_thw``
+        and ``second_per_grid_ts`` (one per row showing a video), ``image_grid_thw`` (one
+        per row showing an image), ``mm_token_type_ids`` of the prompt part (rows, P)."""
+        v, out = self.vision, {}
+        videos, images = self.media_of_rows("video", rows), self.media_of_rows("image", rows)
+        if videos:
+            out["video_grid_thw"] = v["prompt_video_grid_thw"][videos]
+            if "prompt_second_per_grid_ts" in v:
+                out["second_per_grid_ts"] = v["prompt_second_per_grid_ts"][videos]
+        if images:
+            out["image_grid_thw"] = v["prompt_image_grid_thw"][images]
+        if "mm_token_type_ids" in v:
+            out["mm_token_type_ids"] = v["mm_token_type_ids"][rows]
+        return out
+
     def select_groups(self, groups: list[int]) -> Trajectory:
         """The trajectory of only the prompts ``groups`` (each with all its G rows): per-row
-        tensors indexed, per-prompt videos (pixels, grids, tower outputs) sliced.
-
-        Raises:
-            ValueError: if the prompts do not have exactly one video each (the pixels of a
-                prompt could not be told apart).
-        """
+        tensors indexed, per-prompt images and videos (pixels, grids, tower outputs) sliced."""
         rows = self.group_rows(groups)
         pick = rows.to(self.completion_ids.device)
         vision: dict[str, Any] = {}
         for key, value in self.vision.items():
             if not key.startswith("prompt_"):
                 vision[key] = value[pick]
-        if "prompt_video_grid_thw" in self.vision:
-            grid = self.vision["prompt_video_grid_thw"]
-            if len(grid) != self.num_groups:
-                raise ValueError(
-                    f"{len(grid)} videos for {self.num_groups} prompts: selecting groups needs "
-                    "exactly one video per prompt"
-                )
-            sizes = grid.prod(-1).tolist()
-            starts = [sum(sizes[:k]) for k in range(len(sizes))]
-            pixels = self.vision["prompt_pixel_values_videos"]
-            vision["prompt_pixel_values_videos"] = torch.cat(
-                [pixels[starts[k] : starts[k] + sizes[k]] for k in groups]
-            )
-            vision["prompt_video_grid_thw"] = grid[torch.tensor(groups, device=grid.device)]
-            if "prompt_video_features" in self.vision:
-                feats = self.vision["prompt_video_features"]
-                vision["prompt_video_features"] = tuple(feats[k] for k in groups)
+        for kind in ("video", "image"):
+            vision.update(_select_media(self.vision, kind, groups))
         return Trajectory(
             prompt_ids=self.prompt_ids[pick],
             prompt_mask=self.prompt_mask[pick],
@@ -161,6 +172,47 @@ class Trajectory(NamedTuple):
             vision=vision,
             sampler_logp=None if self.sampler_logp is None else self.sampler_logp[pick],
         )
+
+
+# The per-prompt keys of each medium in `Trajectory.vision`: pixels, grid, and the others
+# indexed by the medium (not by pixel patch).
+_MEDIA_KEYS = {
+    "video": ("prompt_pixel_values_videos", "prompt_video_grid_thw", "prompt_second_per_grid_ts"),
+    "image": ("prompt_pixel_values", "prompt_image_grid_thw", None),
+}
+
+
+def _pixel_blocks(pixels: torch.Tensor, grid: torch.Tensor, which: list[int]) -> torch.Tensor:
+    """The pixel patches of media ``which`` (indices into ``grid``), concatenated in order.
+
+    Shape: pixels (sum_m t_m h_m w_m, D), grid (M, 3) → (sum over ``which``, D)
+    """
+    sizes = grid.prod(-1).tolist()
+    starts = [sum(sizes[:m]) for m in range(len(sizes))]
+    return torch.cat([pixels[starts[m] : starts[m] + sizes[m]] for m in which])
+
+
+def _select_media(vision: dict[str, Any], kind: str, groups: list[int]) -> dict[str, Any]:
+    """The per-prompt ``kind`` entries of ``vision`` for the prompts ``groups``, re-indexed."""
+    index_key = f"prompt_{kind}_index"
+    if index_key not in vision:
+        return {}
+    pixels_key, grid_key, per_medium_key = _MEDIA_KEYS[kind]
+    chosen = [int(vision[index_key][k]) for k in groups]
+    kept = [m for m in chosen if m >= 0]
+    position = {m: i for i, m in enumerate(kept)}
+    out: dict[str, Any] = {
+        index_key: torch.tensor([position.get(m, -1) for m in chosen], dtype=torch.long)
+    }
+    if kept:
+        grid = vision[grid_key]
+        out[pixels_key] = _pixel_blocks(vision[pixels_key], grid, kept)
+        out[grid_key] = grid[kept]
+        if per_medium_key in vision:
+            out[per_medium_key] = vision[per_medium_key][kept]
+        if kind == "video" and "prompt_video_features" in vision:
+            out["prompt_video_features"] = tuple(vision["prompt_video_features"][m] for m in kept)
+    return out
 
 
 class Rollout(Protocol):
@@ -272,9 +324,13 @@ class HFRollout:
         gen_inputs = dict(inputs)
         if video_features is not None:
             del gen_inputs["pixel_values_videos"]
-            gen_inputs["mm_encoder_outputs"] = {
-                "video": BaseModelOutputWithPooling(pooler_output=video_features)
-            }
+            encoded = {"video": BaseModelOutputWithPooling(pooler_output=video_features)}
+            if "pixel_values" in gen_inputs:  # the images of a mixed batch, encoded here too
+                pooled = _encode(
+                    model, "image", gen_inputs.pop("pixel_values"), gen_inputs["image_grid_thw"]
+                )
+                encoded["image"] = BaseModelOutputWithPooling(pooler_output=pooled)
+            gen_inputs["mm_encoder_outputs"] = encoded
         out = model.generate(**gen_inputs, **kwargs)  # (N, P + C)
         completion_ids = out[:, inputs["input_ids"].shape[1] :]  # (N, C)
         return group_trajectory(
@@ -322,26 +378,76 @@ def group_trajectory(
         texts=texts,
         truncated=truncated.to(device),
         group_size=g,
-        vision=group_vision(inputs, g, video_features),
+        vision=group_vision(inputs, g, video_features, _token_ids(model)),
         sampler_logp=None if sampler_logp is None else (sampler_logp * mask).to(device),
     )
 
 
+def _token_ids(model: nn.Module) -> dict[int, int | None]:
+    """The image and video placeholder token ids of ``model``'s config, by token type."""
+    config = getattr(_base_model(model), "config", None)
+    return {
+        IMAGE_TOKEN_TYPE: getattr(config, "image_token_id", None),
+        VIDEO_TOKEN_TYPE: getattr(config, "video_token_id", None),
+    }
+
+
+def _prompt_media(
+    inputs: dict[str, Any], token_ids: dict[int, int | None], kind: int
+) -> torch.Tensor:
+    """For each prompt, the index of its image (``kind`` 1) or video (2) among the batch's
+    media of that kind, -1 when it has none. Shape: (B,)
+
+    Raises:
+        ValueError: if a prompt shows more than one medium of the kind (vthinker's prompts
+            show one), or the count disagrees with the grids.
+    """
+    types = inputs.get("mm_token_type_ids")
+    ids = inputs["input_ids"]
+    if types is not None:
+        present = (types == kind).any(1)
+        starts = ((types[:, 1:] == kind) & (types[:, :-1] != kind)).sum(1) + (types[:, 0] == kind)
+    else:
+        token = token_ids.get(kind)
+        hit = ids == token if token is not None else torch.zeros_like(ids, dtype=torch.bool)
+        present = hit.any(1)
+        starts = (hit[:, 1:] & ~hit[:, :-1]).sum(1) + hit[:, 0]
+    name = "video" if kind == VIDEO_TOKEN_TYPE else "image"
+    if bool((starts > 1).any()):
+        raise ValueError(f"a prompt shows more than one {name}: vthinker's prompts show one")
+    grid = inputs.get(f"{name}_grid_thw")
+    count = 0 if grid is None else len(grid)
+    if int(present.sum()) != count:
+        raise ValueError(f"{int(present.sum())} prompts show a {name}, but {count} {name} grids")
+    order = torch.cumsum(present.long(), 0) - 1
+    return torch.where(present, order, torch.full_like(order, -1)).cpu()
+
+
 def group_vision(
-    inputs: dict[str, Any], g: int, video_features: tuple[torch.Tensor, ...] | None
+    inputs: dict[str, Any],
+    g: int,
+    video_features: tuple[torch.Tensor, ...] | None,
+    token_ids: dict[int, int | None] | None = None,
 ) -> dict[str, Any]:
-    """A trajectory's vision inputs: per row (repeated ``g`` times) and, for the videos, per
-    prompt, so the vision tower runs once per prompt later (`Trajectory`)."""
+    """A trajectory's vision inputs (`Trajectory`): each prompt's image or video once, the
+    prompt token types per row (repeated ``g`` times). ``token_ids`` (by token type) find
+    the media when the batch has no ``mm_token_type_ids``."""
+    token_ids = token_ids or {}
     vision: dict[str, Any] = {}
     if "video_grid_thw" in inputs:
-        vision["video_grid_thw"] = inputs["video_grid_thw"].repeat_interleave(g, dim=0)
+        vision["prompt_video_index"] = _prompt_media(inputs, token_ids, VIDEO_TOKEN_TYPE)
         vision["prompt_pixel_values_videos"] = inputs["pixel_values_videos"]
         vision["prompt_video_grid_thw"] = inputs["video_grid_thw"]
+        if "second_per_grid_ts" in inputs:
+            vision["prompt_second_per_grid_ts"] = inputs["second_per_grid_ts"]
         if video_features is not None:
             vision["prompt_video_features"] = video_features
-    for key in ("second_per_grid_ts", "mm_token_type_ids"):
-        if key in inputs:
-            vision[key] = inputs[key].repeat_interleave(g, dim=0)
+    if "image_grid_thw" in inputs:
+        vision["prompt_image_index"] = _prompt_media(inputs, token_ids, IMAGE_TOKEN_TYPE)
+        vision["prompt_pixel_values"] = inputs["pixel_values"]
+        vision["prompt_image_grid_thw"] = inputs["image_grid_thw"]
+    if "mm_token_type_ids" in inputs:
+        vision["mm_token_type_ids"] = inputs["mm_token_type_ids"].repeat_interleave(g, dim=0)
     return vision
 
 
@@ -350,45 +456,51 @@ def _base_model(model: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def encode_videos(model: nn.Module, traj: Trajectory) -> tuple[torch.Tensor, ...] | None:
-    """Vision-tower output for every row, computed once per prompt (frozen tower only).
+def encode_videos(model: nn.Module, traj: Trajectory) -> tuple[torch.Tensor | None, ...] | None:
+    """Vision-tower output for every row's video, computed once per prompt (frozen tower).
 
     Returns:
-        One tensor of merged video tokens per row (rows of a group share the tensor), or
-        None when the trajectory has no video.
+        One tensor of merged video tokens per row (rows of a group share the tensor; None
+        for a row whose prompt shows an image), or None when the trajectory has no video.
     """
     v = traj.vision
     if "prompt_pixel_values_videos" not in v:
         return None
-    per_prompt = v.get("prompt_video_features")
-    if per_prompt is None:
-        per_prompt = _encode(model, v["prompt_pixel_values_videos"], v["prompt_video_grid_thw"])
-    return tuple(t for t in per_prompt for _ in range(traj.group_size))
+    per_video = v.get("prompt_video_features")
+    if per_video is None:
+        per_video = _encode(
+            model, "video", v["prompt_pixel_values_videos"], v["prompt_video_grid_thw"]
+        )
+    return tuple(
+        per_video[m] if m >= 0 else None
+        for m in v["prompt_video_index"].tolist()
+        for _ in range(traj.group_size)
+    )
 
 
 def _encode(
-    model: nn.Module, pixel_values_videos: torch.Tensor, grid: torch.Tensor
+    model: nn.Module, kind: str, pixels: torch.Tensor, grid: torch.Tensor
 ) -> tuple[torch.Tensor, ...]:
-    out = _base_model(model).get_video_features(pixel_values_videos, grid, return_dict=True)
-    return tuple(out.pooler_output)
+    """The vision tower's merged tokens of each image (``kind`` ``image``) or video."""
+    base = _base_model(model)
+    encode = base.get_video_features if kind == "video" else base.get_image_features
+    return tuple(encode(pixels, grid, return_dict=True).pooler_output)
 
 
-def _encode_rows(model: nn.Module, traj: Trajectory, rows: slice) -> tuple[torch.Tensor, ...]:
-    """Vision-tower output for each row of ``rows``, each prompt encoded once (gradient on)."""
-    g, v = traj.group_size, traj.vision
-    n = traj.completion_ids.shape[0]
-    if len(v["prompt_video_grid_thw"]) * g != n:
-        raise ValueError(
-            f"{len(v['prompt_video_grid_thw'])} videos for {n // g} prompts: scoring with a "
-            "trained vision tower needs exactly one video per prompt"
-        )
-    rows = range(*rows.indices(n))
-    first, last = rows.start // g, (rows.stop - 1) // g
-    grid = v["prompt_video_grid_thw"]
-    sizes = grid.prod(-1).tolist()
-    start, stop = sum(sizes[:first]), sum(sizes[: last + 1])
-    per_prompt = _encode(model, v["prompt_pixel_values_videos"][start:stop], grid[first : last + 1])
-    return tuple(per_prompt[r // g - first] for r in rows)
+def _encode_rows(
+    model: nn.Module, traj: Trajectory, rows: slice, kind: str
+) -> tuple[torch.Tensor, ...]:
+    """Vision-tower output of the ``kind`` medium of each row of ``rows`` that has one, each
+    prompt's medium encoded once (gradient on when the tower trains)."""
+    media = traj.media_of_rows(kind, rows)
+    unique = sorted(set(media))
+    pixels_key, grid_key, _ = _MEDIA_KEYS[kind]
+    grid = traj.vision[grid_key]
+    encoded = _encode(
+        model, kind, _pixel_blocks(traj.vision[pixels_key], grid, unique), grid[unique]
+    )
+    by_medium = dict(zip(unique, encoded, strict=True))
+    return tuple(by_medium[m] for m in media)
 
 
 @torch.no_grad()
@@ -398,7 +510,7 @@ def encode_prompt_videos(
     """Vision-tower output per prompt of a batch (frozen tower only), for `HFRollout`."""
     if "pixel_values_videos" not in batch:
         return None
-    return _encode(model, batch["pixel_values_videos"], batch["video_grid_thw"])
+    return _encode(model, "video", batch["pixel_values_videos"], batch["video_grid_thw"])
 
 
 def completion_logprobs(
@@ -430,20 +542,25 @@ def completion_logprobs(
     c = completion_ids.shape[1]
     input_ids = torch.cat([prompt_ids, completion_ids], dim=1)  # (n, P + C)
     attention_mask = torch.cat([traj.prompt_mask[rows], traj.completion_mask[rows]], dim=1)
-    kwargs: dict[str, Any] = {}
-    v = traj.vision
-    if "video_grid_thw" in v:
-        kwargs["video_grid_thw"] = v["video_grid_thw"][rows]
+    kwargs: dict[str, Any] = traj.row_vision(rows)
+    encoded: dict[str, BaseModelOutputWithPooling] = {}
+    if "video_grid_thw" in kwargs:
         # Frozen tower: its output per row, computed once per prompt (`encode_videos`).
         # Trained tower: encode each prompt of these rows once, with gradient, and share the
         # output across the prompt's rows (a prompt split over two micro-batches is encoded
         # in each: the graph is freed by each backward).
-        pooled = video_embeds[rows] if video_embeds is not None else _encode_rows(model, traj, rows)
-        kwargs["mm_encoder_outputs"] = {"video": BaseModelOutputWithPooling(pooler_output=pooled)}
-    if "second_per_grid_ts" in v:
-        kwargs["second_per_grid_ts"] = v["second_per_grid_ts"][rows]
-    if "mm_token_type_ids" in v:
-        prompt_types = v["mm_token_type_ids"][rows]
+        if video_embeds is not None:
+            pooled = tuple(e for e in video_embeds[rows] if e is not None)
+        else:
+            pooled = _encode_rows(model, traj, rows, "video")
+        encoded["video"] = BaseModelOutputWithPooling(pooler_output=pooled)
+    if "image_grid_thw" in kwargs:  # one image is cheap: encoded for every scoring pass
+        pooled = _encode_rows(model, traj, rows, "image")
+        encoded["image"] = BaseModelOutputWithPooling(pooler_output=pooled)
+    if encoded:
+        kwargs["mm_encoder_outputs"] = encoded
+    if "mm_token_type_ids" in kwargs:
+        prompt_types = kwargs["mm_token_type_ids"]
         kwargs["mm_token_type_ids"] = torch.cat(
             [prompt_types, torch.zeros_like(completion_ids, dtype=prompt_types.dtype)], dim=1
         )

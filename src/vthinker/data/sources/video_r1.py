@@ -14,10 +14,11 @@ Video-R1 ships these as one JSON list per file; JSONL (one record per line) is r
 ``video_root``). For Video-Thinker-10K ``process`` holds the tagged trace
 (``<time>…</time> <caption>…</caption> <think>…</think>``); it becomes the SFT target.
 Records are converted by `VideoSample.from_video_r1`; the id is ``problem_id`` (else
-``<file stem>-<record number>``); unknown keys are kept in ``meta``. Records whose
-``data_type`` is not in ``data_types`` (Video-R1 also has image questions) are left out
-and counted in the report, not treated as errors. The in-domain split (if asked for) is by
-the record's ``path``.
+``<file stem>-<record number>``); unknown keys are kept in ``meta``. Video-R1-260k mixes
+image and video questions: both are read by default (``data_type: image`` samples are shown
+to the model as one image, README "Image and video questions"); records whose ``data_type`` is
+not in ``data_types`` are left out and counted in the report, not treated as errors. The
+in-domain split (if asked for) is by the record's ``path``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from vthinker.data.schema import SampleError, VideoSample
+from vthinker.data.schema import DATA_TYPES, SampleError, VideoSample
 from vthinker.data.sources.base import SampleSource
 from vthinker.data.sources.files import Malformed, iter_jsonl_objects, read_json
 
@@ -52,7 +53,8 @@ class VideoR1Source(SampleSource):
         root: Dataset folder; record paths are relative to it.
         files: Annotation files (``.json`` lists or ``.jsonl``), relative to ``root``.
         name: Source name (reports, ``sample.source`` fallback, the in-domain split hash).
-        data_types: ``data_type`` values to keep (records without one count as video).
+        data_types: ``data_type`` values to keep, ``video`` and ``image`` by default (records
+            without one count as video).
         video_root: Folder the record paths are relative to, when not ``root``.
         split: In-domain part to keep (``all``, ``train``, ``test``), by record path.
         strict: Stop at the first malformed record.
@@ -75,7 +77,12 @@ class VideoR1Source(SampleSource):
         self.name = name
         super().__init__(root, video_root=video_root, split=split, strict=strict, limit=limit)
         self.files = list(files) if files is not None else ["train.jsonl"]
-        self.data_types = list(data_types) if data_types is not None else ["video"]
+        self.data_types = list(data_types) if data_types is not None else ["video", "image"]
+        unknown = sorted(set(self.data_types) - set(DATA_TYPES))
+        if unknown:
+            raise ValueError(
+                f"data_types {unknown} unknown: vthinker reads {', '.join(DATA_TYPES)} samples"
+            )
 
     def records(self) -> Iterator[tuple[str, Any]]:
         layout = f"<root>/{self.files[0] if self.files else 'train.jsonl'} (Video-R1 records)"
@@ -101,7 +108,7 @@ class VideoR1Source(SampleSource):
         sample = VideoSample.from_video_r1(rec, id=fallback_id)
         rel = PurePosixPath(sample.video)
         if not str(rel) or str(rel) == ".":
-            raise SampleError(f"empty video path {rec['path']!r}")
+            raise SampleError(f"empty {sample.data_type} path {rec['path']!r}")
         base = self.video_root if self.video_root is not None else self.root
         sample.video = str(rel) if rel.is_absolute() else self.video_path(base / rel)
         sample.source = sample.source or self.name

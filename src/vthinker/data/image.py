@@ -1,0 +1,63 @@
+"""Image reading for image questions (``VideoSample.data_type == "image"``).
+
+Video-R1-260k mixes image questions (charts, documents, maths, spatial puzzles) with its
+video questions; they are shown to the model as one image through Qwen2.5-VL's image path
+(``{"type": "image"}`` in the chat, ``pixel_values`` / ``image_grid_thw`` from the same
+processor). Every problem with the file raises `VideoDecodeError` naming it, as a broken
+video does, so the dataset reports and skips the sample in the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from vthinker.data.video import VideoDecodeError
+
+__all__ = ["probe_image", "read_image"]
+
+
+def read_image(path: str | os.PathLike[str], max_side: int | None = None) -> np.ndarray:
+    """Decode an image file to RGB.
+
+    Args:
+        path: The file (any format Pillow reads: PNG, JPEG, WebP, GIF's first frame, …).
+        max_side: Downscale so the longer side is at most this many pixels (aspect kept);
+            None keeps the decoded size.
+
+    Returns:
+        ``uint8`` array ``(H, W, 3)``.
+
+    Raises:
+        VideoDecodeError: if the file is missing, empty or not a readable image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise VideoDecodeError(p, "image file does not exist")
+    if p.stat().st_size == 0:
+        raise VideoDecodeError(p, "image file is empty")
+    try:
+        with Image.open(p) as img:
+            img.load()
+            rgb = img.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise VideoDecodeError(p, f"not a readable image ({err})") from err
+    if max_side is not None and max(rgb.size) > max_side:
+        scale = max_side / max(rgb.size)
+        size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+        rgb = rgb.resize(size, Image.Resampling.BICUBIC)
+    return np.asarray(rgb, dtype=np.uint8).copy()
+
+
+def probe_image(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Check that an image decodes; returns its ``(width, height)``.
+
+    Raises:
+        VideoDecodeError: as `read_image`.
+    """
+    frame = read_image(path)
+    return int(frame.shape[1]), int(frame.shape[0])
