@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny_fit import demo_fit_args
 
 from vthinker.cli import cli
 from vthinker.training.grpo_stats import TABLE_COLUMNS
@@ -16,46 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fit(logger_config: str, tiny_model_dir, toy_dir, out: Path, *where: str):
-    return cli(
-        [
-            "fit",
-            "--config",
-            str(ROOT / "configs/demo/grpo.yaml"),
-            "--config",
-            str(ROOT / f"configs/trainer/{logger_config}.yaml"),
-            *where,
-            "--model.init_args.policy.name_or_path",
-            str(tiny_model_dir),
-            "--data.init_args.train_file",
-            str(toy_dir / "train.jsonl"),
-            "--data.init_args.val_file",
-            "null",
-            "--data.init_args.num_workers",
-            "0",
-            "--data.init_args.batch_size",
-            "1",
-            "--trainer.max_steps",
-            "2",
-            "--trainer.limit_val_batches",
-            "0",
-            "--trainer.callbacks",
-            "[]",
-            "--trainer.enable_checkpointing",
-            "false",
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.default_root_dir",
-            str(out),
-            "--model.init_args.grpo.init_args.group_size",
-            "2",
-            "--model.init_args.rollout.init_args.max_new_tokens",
-            "8",
-            "--model.init_args.log_completions_every",
-            "1",
-            "--model.init_args.export_hf",
-            "false",
-        ]
+    configs = [ROOT / "configs/demo/grpo.yaml", ROOT / f"configs/trainer/{logger_config}.yaml"]
+    args = demo_fit_args(
+        configs, tiny_model_dir, out, train_file=toy_dir / "train.jsonl", completions_every=1
     )
+    return cli([*args, "--data.init_args.batch_size", "1", *where])
 
 
 def test_wandb_offline_run_has_metrics_and_a_completions_table(

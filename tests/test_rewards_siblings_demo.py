@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from jsonargparse import ArgumentParser
+from tiny_fit import demo_fit_args
 
 from vthinker.cli import cli
 from vthinker.data.prompts import DEFAULT_SYSTEM
@@ -94,44 +95,14 @@ def test_7b_config_rewards_instantiate(method):
 def test_demo_config_trains_and_logs_reward_parts(method, tiny_model_dir, toy_dir, tmp_path):
     names, logged, system, module_cls = METHODS[method]
     out = tmp_path / "run"
+    args = demo_fit_args(
+        [ROOT / "configs/demo" / f"{method}.yaml"],
+        tiny_model_dir,
+        out,
+        train_file=toy_dir / "train.jsonl",
+    )
     c = cli(
-        [
-            "fit",
-            "--config",
-            str(ROOT / "configs/demo" / f"{method}.yaml"),
-            "--model.init_args.policy.name_or_path",
-            str(tiny_model_dir),
-            "--data.init_args.train_file",
-            str(toy_dir / "train.jsonl"),
-            "--data.init_args.val_file",
-            "null",
-            "--data.init_args.num_workers",
-            "0",
-            "--data.init_args.batch_size",
-            "1",
-            "--trainer.max_steps",
-            "2",
-            "--trainer.limit_val_batches",
-            "0",
-            "--trainer.callbacks",
-            "[]",
-            "--trainer.enable_checkpointing",
-            "false",
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.default_root_dir",
-            str(out),
-            "--trainer.logger.init_args.save_dir",
-            str(out),
-            "--model.init_args.grpo.group_size",
-            "2",
-            "--model.init_args.rollout.max_new_tokens",
-            "8",
-            "--model.init_args.log_completions_every",
-            "0",
-            "--model.init_args.export_hf",
-            "false",
-        ]
+        [*args, "--data.init_args.batch_size", "1", "--trainer.logger.init_args.save_dir", str(out)]
     )
     assert type(c.model) is module_cls
     assert c.trainer.global_step == 2

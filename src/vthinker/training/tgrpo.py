@@ -25,9 +25,14 @@ usual times, as in Video-R1.
 Departures, stated: Video-R1 compares accuracies over the whole per-device batch (one
 prompt per GPU in its recipe); here ``p`` and ``p~`` are per prompt group. When a video's
 frame count is odd the processor repeats the last frame to fill the last temporal patch,
-and that copy is shuffled like any frame. The shuffled rollout runs only for batches with
-video; under FSDP every rank's batch must hold video (true of the video datasets here), as
-ranks generate in step.
+and that copy is shuffled like any frame.
+
+Image questions (Video-R1-260k mixes them in): frame order means nothing for an image, so
+the shuffled rollout runs on the batch's video questions only, and image groups get no
+temporal term (``reward/temporal`` None for their rows, as in Video-R1, where the
+temporal comparison runs for video data only). Under FSDP, where ranks generate in step,
+a rank whose batch holds no video while another's does samples its image prompts once
+more and discards the result, so the ranks' ``generate`` calls stay paired.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from typing import Any
 
 import torch
 
-from vthinker.models.policy import PolicyConfig
+from vthinker.models.policy import PolicyConfig, is_sharded
 from vthinker.rewards.base import Reward, RewardBreakdown
 from vthinker.training.grpo import GRPOModule
 from vthinker.training.rollout import Trajectory
@@ -201,7 +206,8 @@ class TemporalGRPOModule(GRPOModule):
         return self.temporal.shuffled_group_size or max(1, self.grpo.group_size // 2)
 
     def shuffled_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """A copy of ``batch`` whose videos have their frames in a random order."""
+        """A copy of ``batch`` whose videos have their frames in a random order (a batch of
+        video questions: `video_prompts`)."""
         grid = batch["video_grid_thw"]
         perms = [torch.randperm(int(t) * self.temporal_patch_size) for t in grid[:, 0].tolist()]
         shuffled = dict(batch)
@@ -216,22 +222,34 @@ class TemporalGRPOModule(GRPOModule):
         """The rewards of the ordered rollout plus the temporal bonus (module docstring)."""
         breakdown = super().score_rollout(batch, traj, samples)
         n = len(samples)
-        if "pixel_values_videos" not in batch:  # no video: no temporal term
+        b, g, gs = len(batch["samples"]), self.grpo.group_size, self.shuffled_group_size
+        videos = [i for i, s in enumerate(batch["samples"]) if s.data_type == "video"]
+        if "pixel_values_videos" not in batch:  # e.g. a batch whose videos were all skipped
+            videos = []
+        # The policy is in eval mode here (step 1 of the GRPO step).
+        if not videos:  # image questions only: no temporal term
+            if self._another_rank_has_video(len(videos)):
+                self.rollout(self.policy, batch, gs)  # paired with its generate, discarded
             breakdown.parts[BONUS_PART] = [None] * n
             breakdown.weights[BONUS_PART] = 1.0
             return breakdown
-        b, g, gs = len(batch["samples"]), self.grpo.group_size, self.shuffled_group_size
-        # The policy is in eval mode here (step 1 of the GRPO step).
-        shuffled = self.rollout(self.policy, self.shuffled_batch(batch), gs)
-        shuffled_samples = [s for s in batch["samples"] for _ in range(gs)]
+        self._another_rank_has_video(len(videos))  # every rank joins the collective
+        shuffled = self.rollout(self.policy, self.shuffled_batch(video_prompts(batch)), gs)
+        shuffled_samples = [batch["samples"][i] for i in videos for _ in range(gs)]
         shuffled_acc = _dense(self.accuracy_reward(shuffled.texts, shuffled_samples))
-        acc = _dense(breakdown.parts[self.temporal.accuracy_reward])
+        acc = _dense(breakdown.parts[self.temporal.accuracy_reward]).view(b, g)
         t = self.temporal
         bonus, applied = temporal_bonus(
-            acc.view(b, g), shuffled_acc.view(b, gs), t.alpha, t.mu, t.threshold
+            acc[videos], shuffled_acc.view(len(videos), gs), t.alpha, t.mu, t.threshold
         )
-        flat = bonus.flatten()  # (N,)
-        breakdown.parts[BONUS_PART] = flat.tolist()
+        full = torch.zeros(b, g, dtype=bonus.dtype)
+        full[videos] = bonus
+        flat = full.flatten()  # (N,)
+        video_set = set(videos)
+        is_video = [i // g in video_set for i in range(n)]
+        breakdown.parts[BONUS_PART] = [
+            v if keep else None for v, keep in zip(flat.tolist(), is_video, strict=True)
+        ]
         breakdown.weights[BONUS_PART] = 1.0
         breakdown.total = breakdown.total + flat.to(breakdown.total.dtype)
         if self._trainer is not None:  # not synced: ranks may skip steps independently
@@ -243,6 +261,32 @@ class TemporalGRPOModule(GRPOModule):
                 batch_size=b,
             )
         return breakdown
+
+    def _another_rank_has_video(self, videos: int) -> bool:
+        """Under FSDP (ranks generate in step), whether any rank's batch has a video
+        question; every rank calls this once per step. False when not sharded."""
+        if not is_sharded(self.policy) or self._trainer is None:
+            return False
+        counts = self.all_gather(torch.tensor([float(videos)], device=self.device))
+        return float(counts.max()) > 0
+
+
+def video_prompts(batch: dict[str, Any]) -> dict[str, Any]:
+    """The video questions of a collated generate-mode batch that may mix image and video
+    questions: their rows, every video (each video question shows one, in row order), no
+    images. A batch of videos only is returned as it is."""
+    keep = [i for i, s in enumerate(batch["samples"]) if s.data_type == "video"]
+    if len(keep) == len(batch["samples"]):
+        return batch
+    rows = torch.tensor(keep, dtype=torch.long)
+    out = {k: v for k, v in batch.items() if k not in ("pixel_values", "image_grid_thw")}
+    for key in ("input_ids", "attention_mask", "mm_token_type_ids"):
+        if key in batch:
+            out[key] = batch[key][rows.to(batch[key].device)]
+    for key in ("samples", "timestamps"):
+        if key in batch:
+            out[key] = [batch[key][i] for i in keep]
+    return out
 
 
 def _dense(values: list[float | None]) -> torch.Tensor:

@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 
 from vthinker.data.schema import VideoSample, read_jsonl, write_jsonl
+from vthinker.data.toy.images import make_toy_images, write_mixed_release
 from vthinker.data.toy.mp4 import write_video
 from vthinker.data.toy.questions import describe_question, make_questions
 from vthinker.data.toy.samples import _choose, _to_sample
@@ -60,9 +61,13 @@ def _owned_outputs(out_dir: Path) -> list[Path]:
     """Files in ``out_dir`` that a previous run wrote."""
     names = [*SPLITS, "describe", "sft"]
     files = [out_dir / f"{s}.jsonl" for s in names if (out_dir / f"{s}.jsonl").exists()]
+    files += [out_dir / f"mixed_{s}.json" for s in SPLITS if (out_dir / f"mixed_{s}.json").exists()]
     videos = out_dir / "videos"
     if videos.is_dir():
         files += sorted(videos.glob("toy_*.mp4"))
+    images = out_dir / "images"
+    if images.is_dir():
+        files += sorted(images.glob("toy_img_*.png"))
     return files
 
 
@@ -80,6 +85,7 @@ def make_toy_dataset(
     layout: Layout = "lanes",
     trace_style: TraceStyle = "video_thinker",
     overwrite: bool = False,
+    image_questions: int = 0,
 ) -> dict[str, Path]:
     """Generate the toy dataset (videos and split JSONL files) into ``out_dir``.
 
@@ -105,11 +111,16 @@ def make_toy_dataset(
             (a sibling method's format, for the SFT that precedes its GRPO demo); styles
             other than ``video_thinker`` include the answer.
         overwrite: Replace the outputs of an earlier run; otherwise their presence is an error.
+        image_questions: Also draw this many image questions (`vthinker.data.toy.images`,
+            split with the same fractions) and write each split's video and image questions
+            as a Video-R1-260k-style JSON list, ``mixed_<split>.json``; the JSONL files keep
+            the video questions only.
 
     Returns:
         The JSONL file of each split; with the ``grid`` layout also ``"describe"`` (one
         `describe_question` per training video, the miniature's perception stage) and
-        ``"sft"`` (the training split and the describe samples, shuffled).
+        ``"sft"`` (the training split and the describe samples, shuffled); with
+        ``image_questions`` also ``"mixed_<split>"``.
 
     Raises:
         FileExistsError: if ``out_dir`` already holds a toy dataset and ``overwrite`` is False.
@@ -130,7 +141,16 @@ def make_toy_dataset(
         samples[splits[k]] += questions
         if described is not None:
             describe.append(described)
-    return _write_splits(out, samples, describe if layout == "grid" else None, seed)
+    paths = _write_splits(out, samples, describe if layout == "grid" else None, seed)
+    if image_questions < 0:
+        raise ValueError(f"image_questions must be >= 0, got {image_questions}")
+    if image_questions:
+        image_splits = _split_of_videos(image_questions, val_fraction, test_fraction, seed + 1)
+        images = make_toy_images(out, image_questions, image_splits, seed, size, layout)
+        for split in SPLITS:
+            samples[split] += [s for s in images if s.split == split]
+        paths.update(write_mixed_release(out, samples, seed))
+    return paths
 
 
 def _check_counts(num_videos: int, questions_per_video: int, fps: int, trace_style: str) -> None:
@@ -270,6 +290,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.perf_counter() - began
     parts = []
     for split, path in paths.items():
+        if path.suffix == ".json":
+            from vthinker.data.sources.video_r1 import VideoR1Source
+
+            split_samples = VideoR1Source(str(out), files=[path.name]).load()
+            images = sum(s.data_type == "image" for s in split_samples)
+            parts.append(f"{split} {len(split_samples)} samples ({images} images)")
+            continue
         split_samples = read_jsonl(path)
         videos = len({s.video for s in split_samples})
         parts.append(f"{split} {len(split_samples)} samples / {videos} videos")
