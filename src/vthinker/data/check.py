@@ -52,6 +52,7 @@ from vthinker.data.check_load import (
     source_dataset,
 )
 from vthinker.data.collate import resolve_video
+from vthinker.data.image import probe_image
 from vthinker.data.schema import VideoSample, write_jsonl
 from vthinker.data.video import VideoDecodeError, VideoInfo, frame_window, read_frames, video_info
 
@@ -158,16 +159,24 @@ class CheckResult:
 # --- checks ---------------------------------------------------------------------------------
 
 
-def probe_video(path: str | Path, deep: bool = False) -> VideoProbe:
+def probe_video(path: str | Path, deep: bool = False, image: bool = False) -> VideoProbe:
     """Open a video once: missing, undecodable, or its `VideoInfo`.
 
     Args:
         path: The file.
         deep: Also decode `DEEP_FRAMES` frames spread over the whole file.
+        image: The file is an image question's image: decoded whole (no `VideoInfo`, no
+            frame count or span checks).
     """
     p = Path(path)
     if not p.exists():
         return VideoProbe(str(path), "missing", reason="file does not exist")
+    if image:
+        try:
+            probe_image(p)
+        except VideoDecodeError as err:
+            return VideoProbe(str(path), "undecodable", reason=err.reason)
+        return VideoProbe(str(path), "ok")
     try:
         info = video_info(p)
         if deep:
@@ -259,12 +268,13 @@ def check_samples(
     if not (span_tolerance >= 0 and math.isfinite(span_tolerance)):
         raise ValueError(f"span_tolerance must be a finite number >= 0, got {span_tolerance}")
     paths = [str(resolve_video(s, dataset.video_root)) for s in dataset.samples]
+    images = {p for s, p in zip(dataset.samples, paths, strict=True) if s.data_type == "image"}
     probes: dict[str, VideoProbe] = {}
     unique = list(dict.fromkeys(paths))
     for path in tqdm(
-        unique, desc=f"probing videos ({dataset.name})", unit="video", disable=not progress
+        unique, desc=f"probing videos ({dataset.name})", unit="file", disable=not progress
     ):
-        probes[path] = probe_video(path, deep=deep)
+        probes[path] = probe_video(path, deep=deep, image=path in images)
     issues: dict[str, list[Issue]] = {kind: [] for kind in ISSUE_KINDS}
     clean: list[VideoSample] = []
     for sample, path in zip(dataset.samples, paths, strict=True):

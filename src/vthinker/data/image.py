@@ -16,7 +16,19 @@ import numpy as np
 
 from vthinker.data.video import VideoDecodeError
 
-__all__ = ["probe_image", "read_image"]
+__all__ = ["ImageDecodeError", "probe_image", "read_image"]
+
+
+class ImageDecodeError(VideoDecodeError):
+    """An image file that is missing, empty or not an image (a `VideoDecodeError`, so the
+    dataset skips and reports it as it does a broken video)."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(path, reason)
+        self.args = (f"cannot read image {self.path}: {reason}",)
+
+    def __str__(self) -> str:
+        return f"cannot read image {self.path}: {self.reason}"
 
 
 def read_image(path: str | os.PathLike[str], max_side: int | None = None) -> np.ndarray:
@@ -31,21 +43,21 @@ def read_image(path: str | os.PathLike[str], max_side: int | None = None) -> np.
         ``uint8`` array ``(H, W, 3)``.
 
     Raises:
-        VideoDecodeError: if the file is missing, empty or not a readable image.
+        ImageDecodeError: if the file is missing, empty or not a readable image.
     """
     from PIL import Image, UnidentifiedImageError
 
     p = Path(path)
     if not p.is_file():
-        raise VideoDecodeError(p, "image file does not exist")
+        raise ImageDecodeError(p, "image file does not exist")
     if p.stat().st_size == 0:
-        raise VideoDecodeError(p, "image file is empty")
+        raise ImageDecodeError(p, "image file is empty")
     try:
         with Image.open(p) as img:
             img.load()
             rgb = img.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise VideoDecodeError(p, f"not a readable image ({err})") from err
+        raise ImageDecodeError(p, f"not a readable image ({err})") from err
     if max_side is not None and max(rgb.size) > max_side:
         scale = max_side / max(rgb.size)
         size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
@@ -57,7 +69,7 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int]:
     """Check that an image decodes; returns its ``(width, height)``.
 
     Raises:
-        VideoDecodeError: as `read_image`.
+        ImageDecodeError: as `read_image`.
     """
     frame = read_image(path)
     return int(frame.shape[1]), int(frame.shape[0])
