@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TINY := outputs/tiny-qwen2.5-vl
 TOY := data/toy
 
-.PHONY: install demo demo-siblings miniature gpu-check-prep vllm-env test test-vllm lmms-env test-lmms lint format clean
+.PHONY: install demo demo-siblings demo-images miniature gpu-check-prep vllm-env test test-vllm lmms-env test-lmms lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ demo-siblings: install
 	    --trainer.logger.init_args.save_dir outputs/demo/$${m}_sft || exit 1; \
 	done
 	for m in $(SIBLINGS); do $(BIN)/vthinker fit --config configs/demo/$$m.yaml || exit 1; done
+
+# Image + video questions (Video-R1-260k's mix): the toy data as a Video-R1-style mixed
+# release, then T-GRPO on it from the video_r1_tgrpo format SFT (run `make demo-siblings` first).
+demo-images: install
+	$(BIN)/vthinker make-toy-data --out data/toy_mixed --trace-style think --image-questions 200
+	$(BIN)/vthinker data check --config configs/demo/video_r1_tgrpo_mixed.yaml
+	$(BIN)/vthinker fit --config configs/demo/video_r1_tgrpo_mixed.yaml
 
 # The CPU miniature (docs/miniature.md): base (perception) -> SFT -> GRPO on the grid toy
 # videos, each evaluated greedily on held-out questions from another generator seed.

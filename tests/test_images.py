@@ -366,3 +366,43 @@ def test_data_check_probes_images_as_images(mixed_dir, tmp_path):
     assert result.issues["short"] == [] and result.issues["span"] == []
     assert len(result.clean) == len(records) - 2
     assert sum(s.data_type == "image" for s in result.clean) == len(images) - 2
+
+
+@pytest.mark.slow
+def test_mixed_demo_trains_on_image_and_video_questions(
+    tiny_model_dir, mixed_dir, tmp_path, monkeypatch
+):
+    """`vthinker fit --config configs/demo/video_r1_tgrpo_mixed.yaml` (the tiny model, 2
+    steps): batches of 2 from the mixed release hold image questions, and T-GRPO trains."""
+    from tiny_fit import demo_fit_args
+
+    from vthinker.cli import cli
+
+    seen: list[list[str]] = []
+    skipped: list = []
+    score = TemporalGRPOModule.score_rollout
+
+    def spy(self, batch, traj, samples):
+        seen.append([s.data_type for s in batch["samples"]])
+        skipped.extend(batch["skipped"])
+        return score(self, batch, traj, samples)
+
+    monkeypatch.setattr(TemporalGRPOModule, "score_rollout", spy)
+    out = tmp_path / "run"
+    args = demo_fit_args(
+        [ROOT / "configs/demo/video_r1_tgrpo_mixed.yaml"], tiny_model_dir, out, steps=4
+    )
+    c = cli(
+        [
+            *args,
+            "--data.init_args.train_source.init_args.root",
+            str(mixed_dir),
+            "--trainer.logger.init_args.save_dir",
+            str(out),
+        ]
+    )
+    assert c.trainer.global_step == 4
+    assert c.datamodule.batch_size == 2 and all(len(kinds) == 2 for kinds in seen)
+    kinds = [k for batch in seen for k in batch]
+    assert "image" in kinds and "video" in kinds
+    assert skipped == []
