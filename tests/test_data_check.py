@@ -84,6 +84,7 @@ def test_exact_counts_and_each_video_probed_once(dirty, monkeypatch):
         "bad_records": 1,
         "left_out": 0,
         "videos": 4,
+        "images": 0,
         "min_frames": 64,
         "missing": {"videos": 1, "samples": 1},
         "undecodable": {"videos": 1, "samples": 2},

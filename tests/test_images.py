@@ -364,6 +364,7 @@ def test_data_check_probes_images_as_images(mixed_dir, tmp_path):
     assert "not a readable image" in undecodable[0][1]
     assert [i.sample_id for i in result.issues["missing"]] == [str(images[1]["problem_id"])]
     assert result.issues["short"] == [] and result.issues["span"] == []
+    assert result.images == len(images)
     assert len(result.clean) == len(records) - 2
     assert sum(s.data_type == "image" for s in result.clean) == len(images) - 2
 

@@ -112,3 +112,44 @@ def test_page_renders_in_a_headless_browser(run_dir, tmp_path):
     assert "2 of 4 questions" in wrong
     right, _ = _dom(page, "#correct=right&type=problem_type:multiple%20choice")
     assert "2 of 4 questions" in right
+
+
+def test_an_image_question_shows_its_image_instead_of_a_timeline(
+    tiny_model_dir, toy_dir, tmp_path, monkeypatch
+):
+    """A real eval of one video and one image question (batch of 2, Video-R1's mix): the row
+    names its data_type and the page shows the image itself, no cited frames or timeline."""
+    from vthinker.data.toy.images import make_toy_images
+
+    image = make_toy_images(tmp_path, 1, ["test"], seed=0, size=112, layout="lanes")[0]
+    image.video = str(tmp_path / image.video)
+    video = read_jsonl(toy_dir / "train.jsonl")[0]
+    data = tmp_path / "mixed.jsonl"
+    write_jsonl([video, image], data)
+    _fake_outputs(monkeypatch, {image.id: f"<think>a shape</think><answer>{image.answer}</answer>"})
+    out = tmp_path / "eval"
+    cli(
+        [
+            "test",
+            *_args(tiny_model_dir, data, out),
+            "--data.init_args.video_root",
+            str(toy_dir),
+            "--data.init_args.batch_size",
+            "2",
+        ]
+    )
+    run = out / "toy" / "tiny-qwen2.5-vl-8f"
+    rows = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
+    assert [(r["data_type"], r["status"]) for r in rows] == [("video", "ok"), ("image", "ok")]
+    assert rows[1]["correct"] is True
+    page = build_view(run, tmp_path / "view")
+    questions = _data(page)
+    assert (
+        questions[1]["image"] == "frames/00001_toy_img_0000.jpg" and not questions[1]["video_error"]
+    )
+    assert questions[0]["image"] is None and questions[0]["duration"] > 0
+    assert (tmp_path / "view" / questions[1]["image"]).is_file()
+    if CHROMIUM is not None:
+        dom, _ = _dom(page)
+        assert re.search(r'<div id="errors">\s*</div>', dom)  # no script error on the page
+        assert dom.count('class="still"') == 1 and dom.count('class="timeline"') == 1

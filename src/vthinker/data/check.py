@@ -120,6 +120,7 @@ class CheckResult:
         probes: Resolved video path -> probe, one per distinct video.
         issues: Issue kind (`ISSUE_KINDS`) -> the samples with that problem.
         clean: Samples with no problem, in input order.
+        images: How many of the probed files are image questions' images.
     """
 
     name: str
@@ -130,6 +131,7 @@ class CheckResult:
     probes: dict[str, VideoProbe]
     issues: dict[str, list[Issue]]
     clean: list[VideoSample]
+    images: int = 0
 
     def videos_with(self, kind: str) -> int:
         """Distinct videos among the samples with an issue of this kind."""
@@ -147,6 +149,7 @@ class CheckResult:
             "bad_records": len(self.bad_records),
             "left_out": sum(self.left_out.values()),
             "videos": len(self.probes),
+            "images": self.images,
             "min_frames": self.min_frames,
             **{
                 kind: {"videos": self.videos_with(kind), "samples": len(self.issues[kind])}
@@ -292,6 +295,7 @@ def check_samples(
         probes=probes,
         issues=issues,
         clean=clean,
+        images=len(images),
     )
 
 

@@ -24,6 +24,8 @@ def print_result(result: Any, console: Any, show: int) -> None:
     table.add_column("videos", justify="right")
     table.add_column("samples", justify="right")
     table.add_row("samples read (distinct videos)", str(len(result.probes)), str(result.samples))
+    if result.images:  # image questions: their images count as "videos" in this table
+        table.add_row("  of which images", str(result.images), "")
     table.add_row("bad records skipped", "", str(len(result.bad_records)))
     if result.left_out:
         table.add_row("left out on purpose", "", str(sum(result.left_out.values())))

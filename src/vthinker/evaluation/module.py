@@ -293,6 +293,7 @@ class EvalModule(VideoLLMModule):
                     "video": sample.video,
                     # the file opened (`vthinker view` shows its frames)
                     "video_path": str(resolve_video(sample, getattr(self, "_video_root", None))),
+                    "data_type": sample.data_type,
                     "groups": group_values(sample, self.scorer.group_by),
                     "question": sample.question,
                     "options": sample.lettered_options,

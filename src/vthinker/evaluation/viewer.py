@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from vthinker.data.image import read_image
 from vthinker.data.schema import read_jsonl
 from vthinker.data.video import VideoDecodeError, read_frames, video_info
 from vthinker.evaluation.store import SUMMARY_JSON, read_rows
@@ -77,7 +78,6 @@ class _Frames:
 
     def thumbnail(self, path: Path, start: float, end: float, name: str) -> str | None:
         """The window's middle frame as ``frames/<name>.jpg`` (None: not decodable)."""
-        from PIL import Image
 
         duration = self.duration(path)
         if duration is None:
@@ -88,7 +88,20 @@ class _Frames:
         except (VideoDecodeError, ValueError) as err:
             log.warning("%s [%.1f, %.1f]: %s", path, start, end, err)
             return None
-        image = Image.fromarray(clip.frames[0])
+        return self._save(clip.frames[0], name)
+
+    def still(self, path: Path, name: str) -> tuple[str | None, str | None]:
+        """An image question's image as ``frames/<name>.jpg``: (its path, or None and why)."""
+        try:
+            return self._save(read_image(path), name), None
+        except VideoDecodeError as err:
+            return None, str(err)
+
+    def _save(self, frame: Any, name: str) -> str:
+        """One RGB frame, scaled to the thumbnail width, as ``frames/<name>.jpg``."""
+        from PIL import Image
+
+        image = Image.fromarray(frame)
         if image.width > self.width:
             image = image.resize((self.width, round(image.height * self.width / image.width)))
         elif image.width < 96:  # tiny toy frames: enlarged, pixels kept sharp
@@ -104,7 +117,12 @@ def _safe(name: str) -> str:
 
 
 def _question(n: int, row: dict[str, Any], video: Path | None, frames: _Frames) -> dict[str, Any]:
-    """The record of question ``n`` (its row) for the page."""
+    """The record of question ``n`` (its row) for the page. An image question shows its
+    image instead of a timeline (it has no times)."""
+    if row.get("data_type") == "image":
+        name = f"{n:05d}_{_safe(row['id'])}"
+        still, error = frames.still(video, name) if video is not None else (None, "no path")
+        return {**_record(row, [], None, video), "image": still, "video_error": error}
     segments = []
     for k, seg in enumerate((row.get("trace") or {}).get("segments") or []):
         start, end = seg.get("start"), seg.get("end")
@@ -114,6 +132,15 @@ def _question(n: int, row: dict[str, Any], video: Path | None, frames: _Frames) 
             frame = frames.thumbnail(video, float(start), float(end), name)
         segments.append({**seg, "frame": frame})
     duration = frames.duration(video) if video is not None else None
+    record = _record(row, segments, duration, video)
+    record["video_error"] = frames.error(video) if video is not None else "no video path"
+    return record
+
+
+def _record(
+    row: dict[str, Any], segments: list[dict[str, Any]], duration: float | None, video: Path | None
+) -> dict[str, Any]:
+    """The page's fields of one prediction row (`_question` adds the pictures)."""
     return {
         "id": row["id"],
         "status": row.get("status"),
@@ -135,7 +162,7 @@ def _question(n: int, row: dict[str, Any], video: Path | None, frames: _Frames) 
         "pred_spans": row.get("pred_spans") or [],
         "duration": duration,
         "video": str(video) if video is not None else None,
-        "video_error": frames.error(video) if video is not None else "no video path",
+        "image": None,
     }
 
 
@@ -295,8 +322,15 @@ function card(q) {
   }
   a.appendChild(el("p", "verdict", verdict + ": answered " + (q.answer ?? "nothing") +
     ", gold " + q.gold));
-  a.appendChild(timeline(q));
-  if (q.video_error) a.appendChild(el("p", "meta", "video not shown: " + q.video_error));
+  if (q.image) {  // an image question: its image, no timeline
+    const img = el("img", "still");
+    img.src = q.image;
+    img.alt = "the question's image";
+    a.appendChild(img);
+  } else {
+    a.appendChild(timeline(q));
+  }
+  if (q.video_error) a.appendChild(el("p", "meta", "not shown: " + q.video_error));
   for (const s of q.segments) {
     const row = el("div", "seg");
     if (s.frame) {
