@@ -513,15 +513,18 @@ def test_informative_groups_exact():
 
 
 def test_kl_reward_penalty_exact():
-    from vthinker.training.losses import kl_reward_penalty
+    from vthinker.training.losses import kl_estimate, kl_reward_penalty
 
     logp = torch.tensor([[-1.0, -2.0, -9.0]])
     ref = torch.tensor([[-1.5, -1.0, 0.0]])
     mask = torch.tensor([[1.0, 1.0, 0.0]])
     # k1 = logp - ref = 0.5, -1 on the masked tokens
-    assert kl_reward_penalty(logp, ref, mask, 0.1, "k1").tolist() == pytest.approx([-0.05])
+    k1 = kl_estimate(logp, ref, "k1")
+    assert kl_reward_penalty(k1, mask, 0.1).tolist() == pytest.approx([-0.05])
     k3 = (math.exp(-0.5) + 0.5 - 1) + (math.exp(1.0) - 1.0 - 1)
-    assert kl_reward_penalty(logp, ref, mask, 0.1, "k3").tolist() == pytest.approx([0.1 * k3])
+    assert kl_reward_penalty(kl_estimate(logp, ref, "k3"), mask, 0.1).tolist() == pytest.approx(
+        [0.1 * k3]
+    )
 
 
 def test_mix_into_reference_exact():

@@ -446,10 +446,10 @@ class GRPOModule(VideoLLMModule):
         if ref_logp is not None:
             clips = (g.kl_estimator, g.log_ratio_clip, g.kl_clip)
             mask = traj.completion_mask
-            kl = kl_reward_penalty(old_logp, ref_logp, mask, g.beta, *clips).to(total)
+            # The loss has no KL term: the per-token KL the penalty is made of is logged.
+            per_token = kl_estimate(old_logp.detach(), ref_logp.detach(), *clips)
+            kl = kl_reward_penalty(per_token, mask, g.beta).to(total)
             total, extra["reward/kl_penalty"] = total - kl, float(kl.mean())
-            # The loss has no KL term: log the per-token KL the penalty is made of.
-            per_token = kl_estimate(old_logp, ref_logp, *clips)
             extra["train/kl"] = float(masked_mean(per_token, mask))
         return total, extra
 

@@ -292,23 +292,16 @@ def kl_estimate(
     return kl.clamp(max=kl_clip) if kl_clip is not None else kl
 
 
-def kl_reward_penalty(
-    logp: torch.Tensor,
-    ref_logp: torch.Tensor,
-    mask: torch.Tensor,
-    beta: float,
-    estimator: KLEstimator = "k3",
-    log_ratio_clip: float | None = 20.0,
-    kl_clip: float | None = 10.0,
-) -> torch.Tensor:
+def kl_reward_penalty(kl: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
     """KL as a reward penalty instead of a loss term (verl ``use_kl_in_reward``, the
     InstructGPT form): ``β Σ_t KL_t`` over each completion's tokens, to subtract from its
-    reward before the advantages. No gradient.
+    reward before the advantages. ``kl`` is the per-token estimate (`kl_estimate` of the
+    sampling policy against the reference; the caller logs the same estimate). No gradient.
 
     Shape:
-        logp, ref_logp, mask: (N, C) → (N,)
+        kl, mask: (N, C) → (N,)
     """
-    kl = kl_estimate(logp.detach(), ref_logp.detach(), estimator, log_ratio_clip, kl_clip)
+    kl = kl.detach()
     return beta * (kl * mask.to(kl.dtype)).sum(1)
 
 
