@@ -49,6 +49,8 @@ demo-images: install
 	$(BIN)/vthinker make-toy-data --out data/toy_mixed --trace-style think --image-questions 200
 	$(BIN)/vthinker data check --config configs/demo/video_r1_tgrpo_mixed.yaml
 	$(BIN)/vthinker fit --config configs/demo/video_r1_tgrpo_mixed.yaml
+	$(BIN)/vthinker test --config configs/demo/eval_mixed.yaml --model.init_args.overwrite true
+	$(BIN)/vthinker view outputs/demo/eval/toy_mixed/video_r1_tgrpo_mixed-4f
 
 # The CPU miniature (docs/miniature.md): base (perception) -> SFT -> GRPO on the grid toy
 # videos, each evaluated greedily on held-out questions from another generator seed.
