@@ -156,17 +156,22 @@ def test_mixed_batch_goes_through_one_processor_call(processor, mixed_samples):
     assert batch["timestamps"][1] == [] and len(batch["timestamps"][0]) == 4
 
 
-def test_mixed_batch_logits_equal_each_question_alone(processor, model, mixed_samples):
-    """Each row of a left-padded mixed batch gets the logits it gets alone: images and videos
-    are routed to their rows and the rotary positions after each are right."""
-    batch = _collate(processor, mixed_samples)
+@pytest.mark.parametrize("mode", ["generate", "train"])
+def test_mixed_batch_logits_equal_each_question_alone(processor, model, mixed_samples, mode):
+    """Each row of a mixed batch (left padded to generate, right padded with the SFT target
+    to train) gets the logits it gets alone: images and videos are routed to their rows and
+    the rotary positions after each are right."""
+    batch = _collate(processor, mixed_samples, mode=mode)
     with torch.no_grad():
         together = model(**model_inputs(batch)).logits
         for i, s in enumerate(mixed_samples):
-            alone = _collate(processor, [s])
+            alone = _collate(processor, [s], mode=mode)
             logits = model(**model_inputs(alone)).logits[0]
             n = logits.shape[0]
-            torch.testing.assert_close(together[i, -n:], logits, atol=1e-4, rtol=0)
+            row = together[i, -n:] if mode == "generate" else together[i, :n]
+            torch.testing.assert_close(row, logits, atol=1e-4, rtol=0)
+            if mode == "train":
+                assert torch.equal(batch["labels"][i, :n], alone["labels"][0])
 
 
 def _plain_logprobs(model, traj, batch) -> tuple[torch.Tensor, torch.Tensor]:
