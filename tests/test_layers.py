@@ -44,13 +44,20 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     return found
 
 
+# Every source file is parsed here, at collection, before any test has started a thread:
+# CPython 3.11's `ast` keeps its recursion depth in shared state, and a parse while another
+# thread parses can fail with "AST constructor recursion depth mismatch" (python/cpython#106905).
+SOURCES = sorted(SRC.rglob("*.py"))
+IMPORTS = {path: _imports(path) for path in SOURCES}
+
+
 def test_every_top_level_room_has_a_layer():
     rooms = {p.stem for p in SRC.iterdir() if p.suffix == ".py" or p.is_dir()}
     rooms -= {"__init__", "__pycache__"}
     assert rooms == set(LAYERS), "add the new module to the layer list (and __init__'s docstring)"
 
 
-@pytest.mark.parametrize("path", sorted(SRC.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(SRC)))
 def test_no_upward_import(path):
     rel = path.relative_to(SRC).with_suffix("")
     if rel.parts[0] == "__init__":
@@ -58,7 +65,7 @@ def test_no_upward_import(path):
     own = LAYERS[rel.parts[0]]
     upward = [
         f"line {line}: {module} (layer {_layer(module)})"
-        for line, module in _imports(path)
+        for line, module in IMPORTS[path]
         if (_layer(module) or 0) > own
     ]
     assert not upward, f"{rel} (layer {own}) imports from a higher layer: {upward}"
