@@ -412,3 +412,68 @@ def test_mixed_demo_trains_on_image_and_video_questions(
     kinds = [k for batch in seen for k in batch]
     assert "image" in kinds and "video" in kinds
     assert skipped == []
+
+
+def _paired_generate_worker(
+    rank: int, init_file: str, model_dir: str, mixed_dir: str, out: str
+) -> None:
+    """One rank of a 2-process T-GRPO scoring step with sharding assumed (the FSDP case):
+    step 1 rank 0 holds a video question and rank 1 an image question; step 2 both hold
+    image questions. Records each rank's rollout calls and temporal parts."""
+    import json
+
+    import torch.distributed as dist
+
+    import vthinker.training.tgrpo as tgrpo_mod
+    from vthinker.models.policy import load_processor
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        tgrpo_mod.is_sharded = lambda model: True  # the FSDP path, on CPU processes
+        module = TemporalGRPOModule(
+            PolicyConfig(model_dir, dtype="float32"),
+            rewards=[AccuracyReward(), TagSequenceFormatReward(tags=["think", "answer"])],
+            grpo=GRPOSettings(group_size=2, beta=0.0),
+            rollout=RolloutSettings(max_new_tokens=4),
+            export_hf=False,
+        )
+        module.configure_model()
+        processor = load_processor(model_dir)
+        samples = VideoR1Source(mixed_dir, files=["mixed_train.json"]).load()
+        video = next(s for s in samples if s.data_type == "video")
+        images = [s for s in samples if s.data_type == "image"]
+        steps = [[video] if rank == 0 else [images[0]], [images[rank]]]
+        record = []
+        for step in steps:
+            fake = FakeRollout(["<answer>A</answer>"])  # G // 2 = 1 shuffled completion
+            module.rollout = fake
+            batch = _collate(processor, step, root=mixed_dir)
+            texts = SimpleNamespace(texts=["<answer>A</answer>"] * 2)
+            parts = module.score_rollout(batch, texts, step * 2).parts["temporal"]
+            record.append(
+                {
+                    "calls": [[s.data_type for s in b["samples"]] for b in fake.calls],
+                    "temporal": parts,
+                }
+            )
+        Path(out).with_suffix(f".{rank}.json").write_text(json.dumps(record))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sharded_ranks_pair_their_generate_calls(tiny_model_dir, mixed_dir, tmp_path):
+    """Under FSDP ranks generate in step: a rank with only image questions, while another has
+    video, samples its prompts once more (discarded) so both call the rollout once; when no
+    rank has video nobody samples a shuffled rollout."""
+    import json
+
+    torch.multiprocessing.spawn(
+        _paired_generate_worker,
+        args=(str(tmp_path / "init"), str(tiny_model_dir), str(mixed_dir), str(tmp_path / "out")),
+        nprocs=2,
+        join=True,
+    )
+    ranks = [json.loads((tmp_path / f"out.{r}.json").read_text()) for r in range(2)]
+    assert [r[0]["calls"] for r in ranks] == [[["video"]], [["image"]]]  # step 1: paired
+    assert [r[1]["calls"] for r in ranks] == [[], []]  # step 2: no video anywhere
+    assert ranks[1][0]["temporal"] == [None, None] and ranks[0][0]["temporal"][0] is not None

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from vthinker.models.policy import PolicyConfig, is_sharded
 from vthinker.rewards.base import Reward, RewardBreakdown
@@ -228,12 +229,12 @@ class TemporalGRPOModule(GRPOModule):
             videos = []
         # The policy is in eval mode here (step 1 of the GRPO step).
         if not videos:  # image questions only: no temporal term
-            if self._another_rank_has_video(len(videos)):
+            if self._any_rank_has_video(0):
                 self.rollout(self.policy, batch, gs)  # paired with its generate, discarded
             breakdown.parts[BONUS_PART] = [None] * n
             breakdown.weights[BONUS_PART] = 1.0
             return breakdown
-        self._another_rank_has_video(len(videos))  # every rank joins the collective
+        self._any_rank_has_video(len(videos))  # every rank joins the collective
         shuffled = self.rollout(self.policy, self.shuffled_batch(video_prompts(batch)), gs)
         shuffled_samples = [batch["samples"][i] for i in videos for _ in range(gs)]
         shuffled_acc = _dense(self.accuracy_reward(shuffled.texts, shuffled_samples))
@@ -262,13 +263,14 @@ class TemporalGRPOModule(GRPOModule):
             )
         return breakdown
 
-    def _another_rank_has_video(self, videos: int) -> bool:
+    def _any_rank_has_video(self, videos: int) -> bool:
         """Under FSDP (ranks generate in step), whether any rank's batch has a video
         question; every rank calls this once per step. False when not sharded."""
-        if not is_sharded(self.policy) or self._trainer is None:
+        if not is_sharded(self.policy) or not dist.is_initialized():
             return False
-        counts = self.all_gather(torch.tensor([float(videos)], device=self.device))
-        return float(counts.max()) > 0
+        count = torch.tensor([float(videos)], device=self.device)
+        dist.all_reduce(count, op=dist.ReduceOp.MAX)
+        return float(count) > 0
 
 
 def video_prompts(batch: dict[str, Any]) -> dict[str, Any]:
