@@ -4,6 +4,7 @@ sampler's refusal."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -477,3 +478,58 @@ def test_sharded_ranks_pair_their_generate_calls(tiny_model_dir, mixed_dir, tmp_
     assert [r[0]["calls"] for r in ranks] == [[["video"]], [["image"]]]  # step 1: paired
     assert [r[1]["calls"] for r in ranks] == [[], []]  # step 2: no video anywhere
     assert ranks[1][0]["temporal"] == [None, None] and ranks[0][0]["temporal"][0] is not None
+
+
+@pytest.mark.slow
+def test_sft_trains_on_the_mixed_release(tiny_model_dir, mixed_dir, tmp_path):
+    """The format SFT on Video-R1's mix through `vthinker fit` (batches of 3 hold image and
+    video questions): two steps with a finite logged loss, no sample skipped."""
+    from vthinker.cli import cli
+
+    out = tmp_path / "sft"
+    source = (
+        '{"class_path": "vthinker.data.sources.video_r1.VideoR1Source", "init_args": '
+        f'{{"root": "{mixed_dir}", "files": ["mixed_train.json"]}}}}'
+    )
+    c = cli(
+        [
+            "fit",
+            "--config",
+            str(ROOT / "configs/demo/format_sft.yaml"),
+            "--model.init_args.policy.name_or_path",
+            str(tiny_model_dir),
+            "--model.init_args.export_dir",
+            "null",
+            "--data.init_args.train_file",
+            "null",
+            "--data.init_args.train_source",
+            source,
+            "--data.init_args.image_max_pixels",
+            "12544",
+            "--data.init_args.batch_size",
+            "3",
+            "--data.init_args.num_workers",
+            "0",
+            "--trainer.max_steps",
+            "2",
+            "--trainer.log_every_n_steps",
+            "1",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.default_root_dir",
+            str(out),
+            "--trainer.logger.init_args.save_dir",
+            str(out),
+        ]
+    )
+    assert c.trainer.global_step == 2
+    loader = c.datamodule.train_dataloader()
+    kinds = [s.data_type for batch in loader for s in batch["samples"]]
+    assert kinds.count("image") == 4 and kinds.count("video") == 2
+    import csv
+
+    with (out / "logs" / "version_0" / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    losses = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
+    assert len(losses) == 2 and all(math.isfinite(x) and x > 0 for x in losses)
+    assert all(float(r["train/skipped"]) == 0 for r in rows if r.get("train/skipped"))
