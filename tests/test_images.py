@@ -4,6 +4,7 @@ sampler's refusal."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -415,69 +416,58 @@ def test_mixed_demo_trains_on_image_and_video_questions(
     assert skipped == []
 
 
-def _paired_generate_worker(
-    rank: int, init_file: str, model_dir: str, mixed_dir: str, out: str
-) -> None:
-    """One rank of a 2-process T-GRPO scoring step with sharding assumed (the FSDP case):
-    step 1 rank 0 holds a video question and rank 1 an image question; step 2 both hold
-    image questions. Records each rank's rollout calls and temporal parts."""
+def _reward_means_worker(rank: int, init_file: str, out: str) -> None:
+    """One rank of 2 (gloo): rank 0's image questions have no temporal value."""
     import json
 
     import torch.distributed as dist
 
-    import vthinker.training.tgrpo as tgrpo_mod
-    from vthinker.models.policy import load_processor
+    from vthinker.training.grpo_stats import reward_means
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     try:
-        tgrpo_mod.is_sharded = lambda model: True  # the FSDP path, on CPU processes
-        module = TemporalGRPOModule(
-            PolicyConfig(model_dir, dtype="float32"),
-            rewards=[AccuracyReward(), TagSequenceFormatReward(tags=["think", "answer"])],
-            grpo=GRPOSettings(group_size=2, beta=0.0),
-            rollout=RolloutSettings(max_new_tokens=4),
-            export_hf=False,
-        )
-        module.configure_model()
-        processor = load_processor(model_dir)
-        samples = VideoR1Source(mixed_dir, files=["mixed_train.json"]).load()
-        video = next(s for s in samples if s.data_type == "video")
-        images = [s for s in samples if s.data_type == "image"]
-        steps = [[video] if rank == 0 else [images[0]], [images[rank]]]
-        record = []
-        for step in steps:
-            fake = FakeRollout(["<answer>A</answer>"])  # G // 2 = 1 shuffled completion
-            module.rollout = fake
-            batch = _collate(processor, step, root=mixed_dir)
-            texts = SimpleNamespace(texts=["<answer>A</answer>"] * 2)
-            parts = module.score_rollout(batch, texts, step * 2).parts["temporal"]
-            record.append(
-                {
-                    "calls": [[s.data_type for s in b["samples"]] for b in fake.calls],
-                    "temporal": parts,
-                }
-            )
-        Path(out).with_suffix(f".{rank}.json").write_text(json.dumps(record))
+        parts = [
+            {"accuracy": [1.0, 0.0], "temporal": [None, None], "judge": [None, None]},
+            {"accuracy": [1.0, 1.0], "temporal": [0.3, 0.0], "judge": [None, None]},
+        ][rank]
+        means = reward_means(SimpleNamespace(parts=parts))
+        Path(out).with_suffix(f".{rank}.json").write_text(json.dumps(means))
     finally:
         dist.destroy_process_group()
 
 
-def test_sharded_ranks_pair_their_generate_calls(tiny_model_dir, mixed_dir, tmp_path):
-    """Under FSDP ranks generate in step: a rank with only image questions, while another has
-    video, samples its prompts once more (discarded) so both call the rollout once; when no
-    rank has video nobody samples a shuffled rollout."""
+def test_reward_means_are_taken_over_every_rank(tmp_path):
+    """A rank whose batch holds only image questions has no temporal values: each reward's
+    mean is reduced over all ranks' samples once, so every rank logs the same keys and
+    values (per-rank NaN means were left out before, and the ranks' metric reductions then
+    no longer paired). No rank with a value: NaN on both (not logged)."""
     import json
+    import math
+
+    from vthinker.training.grpo_stats import reward_means
 
     torch.multiprocessing.spawn(
-        _paired_generate_worker,
-        args=(str(tmp_path / "init"), str(tiny_model_dir), str(mixed_dir), str(tmp_path / "out")),
-        nprocs=2,
-        join=True,
+        _reward_means_worker, args=(str(tmp_path / "init"), str(tmp_path / "out")), nprocs=2
     )
     ranks = [json.loads((tmp_path / f"out.{r}.json").read_text()) for r in range(2)]
-    assert [r[0]["calls"] for r in ranks] == [[["video"]], [["image"]]]  # step 1: paired
-    assert [r[1]["calls"] for r in ranks] == [[], []]  # step 2: no video anywhere
-    assert ranks[1][0]["temporal"] == [None, None] and ranks[0][0]["temporal"][0] is not None
+    for means in ranks:
+        assert means["accuracy"] == pytest.approx(3 / 4)  # (1 + 0 + 1 + 1) / 4
+        assert means["temporal"] == pytest.approx(0.3 / 2)  # rank 1's two values only
+        assert math.isnan(means["judge"])
+    alone = reward_means(SimpleNamespace(parts={"a": [1.0, None, 0.5]}))  # one process
+    assert alone == {"a": 0.75}
+
+
+def test_image_questions_are_refused_with_a_sharded_policy(monkeypatch, mixed_samples):
+    import vthinker.training.base as base
+
+    data = SimpleNamespace(datasets={"fit": SimpleNamespace(samples=mixed_samples)})
+    base.refuse_sharded_images(torch.nn.Linear(2, 2), data)  # not sharded: accepted
+    monkeypatch.setattr(base, "is_sharded", lambda model: True)
+    with pytest.raises(ValueError, match=r"1 image question\(s\) in the fit data .*FSDP"):
+        base.refuse_sharded_images(torch.nn.Linear(2, 2), data)
+    videos = SimpleNamespace(datasets={"fit": SimpleNamespace(samples=mixed_samples[::2])})
+    base.refuse_sharded_images(torch.nn.Linear(2, 2), videos)
 
 
 @pytest.mark.slow
@@ -532,4 +522,46 @@ def test_sft_trains_on_the_mixed_release(tiny_model_dir, mixed_dir, tmp_path):
         rows = list(csv.DictReader(f))
     losses = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
     assert len(losses) == 2 and all(math.isfinite(x) and x > 0 for x in losses)
-    assert all(float(r["train/skipped"]) == 0 for r in rows if r.get("train/skipped"))
+    skipped = [float(r["train/skipped"]) for r in rows if r.get("train/skipped")]
+    assert skipped and all(x == 0 for x in skipped)
+
+
+# --- the rest of the project meets an image question ---------------------------------------------
+
+
+def test_transparent_and_oversized_images(tmp_path, monkeypatch):
+    """Transparency is composited onto white (a black-on-transparent chart stays readable);
+    an image over Pillow's pixel limit is a skipped sample, not a dead worker."""
+    rgba = np.zeros((4, 6, 4), dtype=np.uint8)
+    rgba[0, 0] = (0, 0, 0, 255)  # one opaque black pixel, the rest fully transparent
+    rgba[1, 1] = (255, 0, 0, 128)  # half-transparent red over white: (255, 127, 127)
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "t.png")
+    out = read_image(tmp_path / "t.png")
+    assert out[0, 0].tolist() == [0, 0, 0] and out[2, 2].tolist() == [255, 255, 255]
+    assert out[1, 1].tolist() == pytest.approx([255, 127, 127], abs=1)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 5)  # 24 pixels > 2 x 5: a "bomb"
+    with pytest.raises(VideoDecodeError, match="too many pixels"):
+        read_image(tmp_path / "t.png")
+
+
+def test_curation_and_resumed_evals_meet_image_questions(tmp_path):
+    import asyncio
+
+    from vthinker.curation.runner import CurationRunner
+    from vthinker.evaluation.store import PREDICTIONS, RUN_SETTINGS, check_settings
+
+    # Curation builds video traces: an image question is rejected with its own reason.
+    runner = CurationRunner.__new__(CurationRunner)
+    runner.steps = []
+    image = VideoSample(id="i", video="a.png", question="q", answer="x", data_type="image")
+    out = asyncio.run(runner._process(image, "in.jsonl", tmp_path / "a.png"))
+    assert out.reject is not None and out.reject.reason == "pipeline:image_question"
+    # An eval folder from before image_max_pixels existed still resumes; a changed value not.
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / PREDICTIONS).write_text("{}\n")
+    (run / RUN_SETTINGS).write_text(json.dumps({"data": {"max_pixels": 1}}))
+    check_settings(run, {"data": {"max_pixels": 1, "image_max_pixels": 401408}}, write=False)
+    (run / RUN_SETTINGS).write_text(json.dumps({"data": {"max_pixels": 1, "image_max_pixels": 5}}))
+    with pytest.raises(Exception, match="image_max_pixels"):
+        check_settings(run, {"data": {"max_pixels": 1, "image_max_pixels": 401408}}, write=False)

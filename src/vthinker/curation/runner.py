@@ -231,6 +231,8 @@ class CurationRunner:
         out = Outcome(sample, input_file, video_path, SampleLog(video_path=video_path))
         current = sample
         try:
+            if sample.data_type == "image":  # Video-R1 sources read image questions too
+                raise Reject("pipeline", "image_question", "curation builds traces for videos")
             for step in self.steps:
                 if step.applies(current):
                     current = await step.run(current, out.log)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,7 @@ def read_image(path: str | os.PathLike[str], max_side: int | None = None) -> np.
         ImageDecodeError: if the file is missing, empty or not a readable image.
     """
     from PIL import Image, UnidentifiedImageError
+    from PIL.Image import DecompressionBombError
 
     p = Path(path)
     if not p.is_file():
@@ -55,7 +57,9 @@ def read_image(path: str | os.PathLike[str], max_side: int | None = None) -> np.
     try:
         with Image.open(p) as img:
             img.load()
-            rgb = img.convert("RGB")
+            rgb = _on_white(img)
+    except DecompressionBombError as err:
+        raise ImageDecodeError(p, f"too many pixels ({err})") from err
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise ImageDecodeError(p, f"not a readable image ({err})") from err
     if max_side is not None and max(rgb.size) > max_side:
@@ -63,6 +67,20 @@ def read_image(path: str | os.PathLike[str], max_side: int | None = None) -> np.
         size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
         rgb = rgb.resize(size, Image.Resampling.BICUBIC)
     return np.asarray(rgb, dtype=np.uint8).copy()
+
+
+def _on_white(img: Any) -> Any:
+    """RGB, with any transparency composited onto white (as qwen-vl-utils' ``to_rgb`` does):
+    a chart drawn in black on a transparent background stays readable."""
+    from PIL import Image
+
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
 
 
 def probe_image(path: str | os.PathLike[str]) -> tuple[int, int]:

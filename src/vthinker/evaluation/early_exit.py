@@ -227,6 +227,8 @@ def early_exit_generate(
         One `EarlyExitResult` per prompt.
     """
     # Over 60 lines only for the documented arguments; the code is the rest.
+    if "pixel_values" in inputs:  # checked up front: not only when a row continues
+        raise ValueError("early-exit decoding supports video (or text) prompts, not images")
     s = settings or EarlyExitSettings()
     gen = (generation or GenerationSettings(do_sample=False)).kwargs()
     gen.pop("max_new_tokens", None)

@@ -157,7 +157,7 @@ class PredictionLog:
 
 # Settings added after run folders already existed: a folder whose run.json lacks one of
 # them was made by an older vthinker and is not refused for it.
-ADDED_SETTINGS = ("model.weights",)
+ADDED_SETTINGS = ("model.weights", "data.image_max_pixels")
 
 
 def check_settings(run_dir: str | Path, settings: dict[str, Any], write: bool = True) -> None:

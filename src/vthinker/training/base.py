@@ -55,6 +55,31 @@ def adamw(params: Any) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=1e-5, weight_decay=0.0)
 
 
+def refuse_sharded_images(model: torch.nn.Module, datamodule: Any) -> None:
+    """Refuse image questions when the policy is FSDP-sharded.
+
+    Under FSDP every vision-tower call gathers the tower's weights from all ranks, so the
+    ranks must call it equally often. A batch of images, of videos or of both calls it a
+    different number of times (images are encoded apart from videos, and once per scoring
+    pass), so ranks holding different kinds would wait on each other. DDP (full weights per
+    rank) and one device take image questions.
+
+    Raises:
+        ValueError: naming the split, the count and the first image question.
+    """
+    if not is_sharded(model):
+        return
+    for key, dataset in (getattr(datamodule, "datasets", None) or {}).items():
+        images = [s.id for s in dataset.samples if s.data_type == "image"]
+        if images:
+            raise ValueError(
+                f"{len(images)} image question(s) in the {key} data (first: {images[0]}): "
+                "image questions are not supported with an FSDP-sharded policy (its vision "
+                "tower calls would differ between ranks); use DDP or one device, or keep the "
+                "videos only (a Video-R1 source's data_types: [video])"
+            )
+
+
 @dataclass
 class GenerationSettings:
     """Decoding settings. Defaults are the paper's evaluation settings.
@@ -236,6 +261,7 @@ class VideoLLMModule(L.LightningModule):
         self._rng_to_restore = checkpoint.get(RNG_KEY)
 
     def on_train_start(self) -> None:
+        refuse_sharded_images(self.policy, getattr(self.trainer, "datamodule", None))
         states = getattr(self, "_rng_to_restore", None)
         if states:
             restore_rng_states(states, self.global_rank)

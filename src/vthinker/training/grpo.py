@@ -63,6 +63,7 @@ from vthinker.training.grpo_stats import (
     completion_records,
     log_completions_table,
     nan_reason,
+    reward_means,
     step_metrics,
 )
 from vthinker.training.losses import (
@@ -695,15 +696,22 @@ class GRPOModule(VideoLLMModule):
         times: tuple[float, float, float],
         extra: dict[str, float] | None = None,
     ) -> None:
-        metrics = step_metrics(self.grpo.group_size, traj, breakdown, total, stats, times)
+        means = reward_means(breakdown, self.device)  # already over every rank
+        metrics = step_metrics(self.grpo.group_size, traj, breakdown, total, stats, times, means)
         metrics.update(extra or {})
         metrics["train/lr"] = self.optimizers().param_groups[0]["lr"]
         for reward in self.rewards:  # extra statistics (judge failures, gate pass rates)
             for key, value in reward.stats().items():
                 metrics[f"reward/{reward.name}/{key}"] = value
         bs = len(batch["samples"])
+        reduced = {f"reward/{name}" for name in means} | {"train/accuracy", "train/format_rate"}
+        self.log_dict({k: float(v) for k, v in metrics.items() if k in reduced}, batch_size=bs)
         # Averaged over ranks under data parallelism; the longest completion is the max.
-        self.log_dict({k: float(v) for k, v in metrics.items()}, batch_size=bs, sync_dist=True)
+        self.log_dict(
+            {k: float(v) for k, v in metrics.items() if k not in reduced},
+            batch_size=bs,
+            sync_dist=True,
+        )
         longest = float(traj.lengths.float().max())
         self.log(
             "train/completion_len_max", longest, batch_size=bs, sync_dist=True, reduce_fx="max"

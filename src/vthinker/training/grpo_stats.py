@@ -7,6 +7,7 @@ import math
 from typing import Any, NamedTuple
 
 import torch
+import torch.distributed as dist
 
 from vthinker.training.losses import masked_mean
 from vthinker.training.rollout import Trajectory
@@ -44,8 +45,11 @@ def step_metrics(
     total: torch.Tensor,
     stats: UpdateStats,
     times: tuple[float, float, float],
+    means: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The step's rewards, update statistics, completion lengths and phase times.
+    ``means``: each reward's mean (default: over this rank's samples, ``breakdown.means()``;
+    `reward_means` gives it over every rank's). A reward with no value is not logged.
 
     Shape:
         total: (N,) rewards, N = B * group_size
@@ -74,7 +78,7 @@ def step_metrics(
         "time/scoring": times[1],
         "time/update": times[2],
     }
-    for name, mean in breakdown.means().items():
+    for name, mean in (breakdown.means() if means is None else means).items():
         if not math.isnan(mean):
             metrics[f"reward/{name}"] = mean
     if "accuracy" in breakdown.parts and "reward/accuracy" in metrics:
@@ -82,6 +86,28 @@ def step_metrics(
     if "format" in breakdown.parts and "reward/format" in metrics:
         metrics["train/format_rate"] = metrics["reward/format"]
     return metrics
+
+
+def reward_means(breakdown: Any, device: torch.device | str = "cpu") -> dict[str, float]:
+    """Each reward's mean over the samples where it applies on every rank (one all_reduce of
+    (sum, count) per reward, in name order): the same value on each rank, NaN where no
+    sample of any rank had one. Logged without a second reduction, so a rank on which a reward
+    applied to nothing (T-GRPO's temporal term on image questions) logs the same keys as the
+    others and the ranks' collectives stay paired."""
+    names = sorted(breakdown.parts)
+    sums, counts = [], []
+    for name in names:
+        ok = [v for v in breakdown.parts[name] if v is not None and not math.isnan(v)]
+        sums.append(float(sum(ok)))
+        counts.append(float(len(ok)))
+    totals = torch.tensor(sums + counts, dtype=torch.float64, device=device)
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(totals)
+    n = len(names)
+    return {
+        name: float(totals[i] / totals[n + i]) if totals[n + i] > 0 else math.nan
+        for i, name in enumerate(names)
+    }
 
 
 def completion_records(

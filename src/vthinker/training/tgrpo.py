@@ -30,9 +30,8 @@ and that copy is shuffled like any frame.
 Image questions (Video-R1-260k mixes them in): frame order means nothing for an image, so
 the shuffled rollout runs on the batch's video questions only, and image groups get no
 temporal term (``reward/temporal`` None for their rows, as in Video-R1, where the
-temporal comparison runs for video data only). Under FSDP, where ranks generate in step,
-a rank whose batch holds no video while another's does samples its image prompts once
-more and discards the result, so the ranks' ``generate`` calls stay paired.
+temporal comparison runs for video data only). Under FSDP image questions are refused
+(`vthinker.training.base.refuse_sharded_images`), so every rank's batch holds video there.
 """
 
 from __future__ import annotations
@@ -41,9 +40,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.distributed as dist
 
-from vthinker.models.policy import PolicyConfig, is_sharded
+from vthinker.models.policy import PolicyConfig
 from vthinker.rewards.base import Reward, RewardBreakdown
 from vthinker.training.grpo import GRPOModule
 from vthinker.training.rollout import Trajectory
@@ -229,12 +227,9 @@ class TemporalGRPOModule(GRPOModule):
             videos = []
         # The policy is in eval mode here (step 1 of the GRPO step).
         if not videos:  # image questions only: no temporal term
-            if self._any_rank_has_video(0):
-                self.rollout(self.policy, batch, gs)  # paired with its generate, discarded
             breakdown.parts[BONUS_PART] = [None] * n
             breakdown.weights[BONUS_PART] = 1.0
             return breakdown
-        self._any_rank_has_video(len(videos))  # every rank joins the collective
         shuffled = self.rollout(self.policy, self.shuffled_batch(video_prompts(batch)), gs)
         shuffled_samples = [batch["samples"][i] for i in videos for _ in range(gs)]
         shuffled_acc = _dense(self.accuracy_reward(shuffled.texts, shuffled_samples))
@@ -262,15 +257,6 @@ class TemporalGRPOModule(GRPOModule):
                 batch_size=b,
             )
         return breakdown
-
-    def _any_rank_has_video(self, videos: int) -> bool:
-        """Under FSDP (ranks generate in step), whether any rank's batch has a video
-        question; every rank calls this once per step. False when not sharded."""
-        if not is_sharded(self.policy) or not dist.is_initialized():
-            return False
-        count = torch.tensor([float(videos)], device=self.device)
-        dist.all_reduce(count, op=dist.ReduceOp.MAX)
-        return float(count) > 0
 
 
 def video_prompts(batch: dict[str, Any]) -> dict[str, Any]:

@@ -128,6 +128,8 @@ def make_toy_dataset(
     """
     # Over 60 lines only for the documented arguments; the code is the rest.
     _check_counts(num_videos, questions_per_video, fps, trace_style)
+    if image_questions < 0:
+        raise ValueError(f"image_questions must be >= 0, got {image_questions}")
     out = Path(out_dir)
     _clear_outputs(out, overwrite)
     splits = _split_of_videos(num_videos, val_fraction, test_fraction, seed)
@@ -142,8 +144,6 @@ def make_toy_dataset(
         if described is not None:
             describe.append(described)
     paths = _write_splits(out, samples, describe if layout == "grid" else None, seed)
-    if image_questions < 0:
-        raise ValueError(f"image_questions must be >= 0, got {image_questions}")
     if image_questions:
         image_splits = _split_of_videos(image_questions, val_fraction, test_fraction, seed + 1)
         images = make_toy_images(out, image_questions, image_splits, seed, size, layout)
