@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_tgrpo import FakeRollout, tgrpo_module
 
 from vthinker.data.collate import (
     FrameSampling,
@@ -29,8 +30,6 @@ from vthinker.data.sources.video_r1 import VideoR1Source
 from vthinker.data.toy import make_toy_dataset
 from vthinker.data.video import VideoDecodeError
 from vthinker.models.policy import PolicyConfig, load_policy
-from vthinker.rewards import AccuracyReward, TagSequenceFormatReward
-from vthinker.training.grpo import GRPOSettings
 from vthinker.training.losses import token_logprobs
 from vthinker.training.rollout import (
     HFRollout,
@@ -278,24 +277,8 @@ def test_trained_tower_gets_gradient_from_image_rows(processor, model, mixed_sam
 # --- T-GRPO and vLLM ----------------------------------------------------------------------------
 
 
-class FakeRollout:
-    def __init__(self, texts):
-        self.texts, self.calls = texts, []
-
-    def __call__(self, model, batch, group_size, video_features=None):
-        self.calls.append(batch)
-        return SimpleNamespace(texts=self.texts)
-
-
 def test_tgrpo_shuffles_the_video_questions_only(tiny_model_dir, processor, mixed_samples):
-    module = TemporalGRPOModule(
-        PolicyConfig(str(tiny_model_dir), dtype="float32"),
-        rewards=[AccuracyReward(), TagSequenceFormatReward(tags=["think", "answer"])],
-        grpo=GRPOSettings(group_size=2, beta=0.0),
-        rollout=RolloutSettings(max_new_tokens=4),
-        export_hf=False,
-    )
-    module.configure_model()
+    module = tgrpo_module(tiny_model_dir, 2)
     batch = _collate(processor, mixed_samples)
     gold = [s.answer for s in mixed_samples]
     wrong = {"A": "B", "B": "C", "C": "D", "D": "A"}
@@ -306,7 +289,7 @@ def test_tgrpo_shuffles_the_video_questions_only(tiny_model_dir, processor, mixe
     module.rollout = fake
     samples = [s for s in mixed_samples for _ in range(2)]
     out = module.score_rollout(batch, SimpleNamespace(texts=ordered), samples)
-    (shuffled,) = fake.calls
+    ((shuffled, _),) = fake.calls
     assert [s.data_type for s in shuffled["samples"]] == ["video", "video"]
     assert "pixel_values" not in shuffled and "image_grid_thw" not in shuffled
     assert shuffled["input_ids"].shape[0] == 2

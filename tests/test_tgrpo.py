@@ -131,17 +131,22 @@ class FakeRollout:
         return SimpleNamespace(texts=self.texts)
 
 
-@pytest.fixture(scope="module")
-def tgrpo(tiny_model_dir):
+def tgrpo_module(model_dir, group_size: int) -> TemporalGRPOModule:
+    """T-GRPO on the tiny model with accuracy + <think><answer> format rewards, built."""
     module = TemporalGRPOModule(
-        PolicyConfig(str(tiny_model_dir), dtype="float32"),
+        PolicyConfig(str(model_dir), dtype="float32"),
         rewards=[AccuracyReward(), TagSequenceFormatReward(tags=["think", "answer"])],
-        grpo=GRPOSettings(group_size=4, beta=0.0),
+        grpo=GRPOSettings(group_size=group_size, beta=0.0),
         rollout=RolloutSettings(max_new_tokens=4),
         export_hf=False,
     )
     module.configure_model()
     return module
+
+
+@pytest.fixture(scope="module")
+def tgrpo(tiny_model_dir):
+    return tgrpo_module(tiny_model_dir, 4)
 
 
 def _batch(processor):
