@@ -405,6 +405,7 @@ def _reward_means_worker(rank: int, init_file: str, out: str) -> None:
 
     import torch.distributed as dist
 
+    from vthinker.rewards.base import RewardBreakdown
     from vthinker.training.grpo_stats import reward_means
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
@@ -413,7 +414,7 @@ def _reward_means_worker(rank: int, init_file: str, out: str) -> None:
             {"accuracy": [1.0, 0.0], "temporal": [None, None], "judge": [None, None]},
             {"accuracy": [1.0, 1.0], "temporal": [0.3, 0.0], "judge": [None, None]},
         ][rank]
-        means = reward_means(SimpleNamespace(parts=parts))
+        means = reward_means(RewardBreakdown(torch.zeros(2), parts))
         Path(out).with_suffix(f".{rank}.json").write_text(json.dumps(means))
     finally:
         dist.destroy_process_group()
@@ -427,6 +428,7 @@ def test_reward_means_are_taken_over_every_rank(tmp_path):
     import json
     import math
 
+    from vthinker.rewards.base import RewardBreakdown
     from vthinker.training.grpo_stats import reward_means
 
     torch.multiprocessing.spawn(
@@ -437,7 +439,7 @@ def test_reward_means_are_taken_over_every_rank(tmp_path):
         assert means["accuracy"] == pytest.approx(3 / 4)  # (1 + 0 + 1 + 1) / 4
         assert means["temporal"] == pytest.approx(0.3 / 2)  # rank 1's two values only
         assert math.isnan(means["judge"])
-    alone = reward_means(SimpleNamespace(parts={"a": [1.0, None, 0.5]}))  # one process
+    alone = reward_means(RewardBreakdown(torch.zeros(3), {"a": [1.0, None, 0.5]}))  # one process
     assert alone == {"a": 0.75}
 
 

@@ -50,6 +50,7 @@ __all__ = [
     "VideoQACollator",
     "VideoQADataset",
     "assistant_label_mask",
+    "refuse_images_for_media_sampler",
 ]
 
 IGNORE_INDEX = -100
@@ -373,17 +374,25 @@ class VideoQACollator:
         out["timestamps"] = [it.timestamps for it in items]
         out["skipped"] = skipped
         if self.keep_videos:
-            images = [it.sample.id for it in items if it.clip is None]
-            if images:
-                raise ValueError(
-                    f"image question(s) {', '.join(images)}: the sampler that processes the "
-                    "media itself (vLLM) takes videos only here; train image questions with "
-                    "the HF rollout (model.init_args.engine: vthinker.training.rollout.HFEngine)"
-                )
+            refuse_images_for_media_sampler(
+                [it.sample.id for it in items if it.clip is None], "in the batch"
+            )
             out["prompt_texts"] = self._texts(items)
             out["videos"] = [(it.clip.frames, video_metadata(it)) for it in items]
             out["video_size"] = {"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels}
         return out
+
+
+def refuse_images_for_media_sampler(image_ids: list[str], where: str) -> None:
+    """Raise ValueError when there are image questions (``image_ids``, ``where`` they are)
+    for a sampler that processes the decoded media itself (vLLM): it takes videos only."""
+    if image_ids:
+        raise ValueError(
+            f"{len(image_ids)} image question(s) {where} (first: {image_ids[0]}): the sampler "
+            "that processes the media itself (vLLM) takes videos only here. Use the HF rollout "
+            "for image questions (model.init_args.engine: vthinker.training.rollout.HFEngine), "
+            "or keep only videos (a Video-R1 source's data_types: [video])"
+        )
 
 
 def _budget(item: LoadedSample, max_pixels: int, image_max_pixels: int) -> str:

@@ -45,6 +45,7 @@ from vthinker.data.collate import (
     FrameSampling,
     VideoQACollator,
     VideoQADataset,
+    refuse_images_for_media_sampler,
 )
 from vthinker.data.prompts import PromptTemplate
 from vthinker.data.resume import ResumableLoader
@@ -270,14 +271,10 @@ class VideoQADataModule(L.LightningDataModule):
                 else "no training data: set data.train_file or data.train_source"
             )
         collate = self.collator(mode)
-        images = [s.id for s in self.datasets[key].samples if s.data_type == "image"]
-        if collate.keep_videos and images:
-            raise ValueError(
-                f"{len(images)} image question(s) in the {key} data (first: {images[0]}): the "
-                "sampler that processes the media itself (vLLM) takes videos only here. Use the "
-                "HF rollout for image questions, or keep only videos (a Video-R1 source's "
-                "data_types: [video])"
-            )
+        if collate.keep_videos:  # checked before the first batch, with the whole split's count
+            samples = self.datasets[key].samples
+            images = [s.id for s in samples if s.data_type == "image"]
+            refuse_images_for_media_sampler(images, f"in the {key} data")
         kwargs: dict[str, Any] = {
             "batch_size": self.batch_size,
             "num_workers": self.num_workers,

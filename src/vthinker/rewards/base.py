@@ -130,23 +130,27 @@ class RewardBreakdown:
     def has_nan(self) -> bool:
         return bool(self.nan_mask.any())
 
+    def _applicable(self) -> dict[str, list[float]]:
+        """Each reward's values on the samples where it applies (not None, not NaN)."""
+        return {
+            name: [v for v in values if v is not None and not math.isnan(v)]
+            for name, values in self.parts.items()
+        }
+
     def means(self) -> dict[str, float]:
         """Unweighted mean of each reward over the samples where it applies.
 
         None and NaN values are left out; a reward with no such value has mean NaN.
         """
-        out = {}
-        for name, values in self.parts.items():
-            ok = [v for v in values if v is not None and not math.isnan(v)]
-            out[name] = sum(ok) / len(ok) if ok else math.nan
-        return out
+        return {n: sum(ok) / len(ok) if ok else math.nan for n, ok in self._applicable().items()}
+
+    def sums(self) -> dict[str, float]:
+        """Sum of each reward over the samples where it applies (0 where it applies to none)."""
+        return {name: float(sum(ok)) for name, ok in self._applicable().items()}
 
     def counts(self) -> dict[str, int]:
         """Number of samples where each reward applies (not None, not NaN)."""
-        return {
-            name: sum(v is not None and not math.isnan(v) for v in values)
-            for name, values in self.parts.items()
-        }
+        return {name: len(ok) for name, ok in self._applicable().items()}
 
 
 def combine(

@@ -45,11 +45,11 @@ def step_metrics(
     total: torch.Tensor,
     stats: UpdateStats,
     times: tuple[float, float, float],
-    means: dict[str, float] | None = None,
+    means: dict[str, float],
 ) -> dict[str, Any]:
     """The step's rewards, update statistics, completion lengths and phase times.
-    ``means``: each reward's mean (default: over this rank's samples, ``breakdown.means()``;
-    `reward_means` gives it over every rank's). A reward with no value is not logged.
+    ``means``: each reward's mean over every rank's samples (`reward_means`); a reward with
+    no value (NaN) is not logged.
 
     Shape:
         total: (N,) rewards, N = B * group_size
@@ -78,7 +78,7 @@ def step_metrics(
         "time/scoring": times[1],
         "time/update": times[2],
     }
-    for name, mean in (breakdown.means() if means is None else means).items():
+    for name, mean in means.items():
         if not math.isnan(mean):
             metrics[f"reward/{name}"] = mean
     if "accuracy" in breakdown.parts and "reward/accuracy" in metrics:
@@ -95,12 +95,9 @@ def reward_means(breakdown: Any, device: torch.device | str = "cpu") -> dict[str
     applied to nothing (T-GRPO's temporal term on image questions) logs the same keys as the
     others and the ranks' collectives stay paired."""
     names = sorted(breakdown.parts)
-    sums, counts = [], []
-    for name in names:
-        ok = [v for v in breakdown.parts[name] if v is not None and not math.isnan(v)]
-        sums.append(float(sum(ok)))
-        counts.append(float(len(ok)))
-    totals = torch.tensor(sums + counts, dtype=torch.float64, device=device)
+    sums, counts = breakdown.sums(), breakdown.counts()
+    values = [sums[name] for name in names] + [float(counts[name]) for name in names]
+    totals = torch.tensor(values, dtype=torch.float64, device=device)
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         dist.all_reduce(totals)
     n = len(names)
